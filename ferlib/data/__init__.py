@@ -1,0 +1,73 @@
+"""One data path for every source: load -> ``FERData`` (frame + report) -> tensor store -> loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..paths import resolve
+from .cache import cache_images, store_size
+from .diffusionfer import load_diffusionfer
+from .hub import download_diffusionfer, to_hf_dataset
+from .records import COLUMNS, ColumnError, FERData, Sample
+from .report import REASONS, DataReport
+from .torch_data import make_loader
+from .va_csv import load_va_csv
+
+DATASETS = ("synthetic", "diffusionfer", "diffusionfer_hub", "csv")
+
+
+def load_dataset(
+    dataset: str = "synthetic",
+    data_dir: str | Path | None = None,
+    image_size: int | None = None,
+    synth=None,
+    variant: str = "cropped",
+) -> FERData:
+    """Load any supported dataset; with ``image_size``, also decode it into the tensor store.
+
+    - ``synthetic``: SyntheticFER, generated once and cached (``synth`` is a ``SynthConfig``), or
+      read from ``data_dir`` if given.
+    - ``diffusionfer``: an extracted DiffusionFER release at ``data_dir``.
+    - ``diffusionfer_hub``: download from the Hugging Face hub first (needs the network).
+    - ``csv``: a generic VA CSV (``data_dir`` is the CSV or its folder); see ``va_csv``.
+    """
+    folder = resolve(data_dir)
+    if dataset == "synthetic":
+        from ..synthetic import ensure_synthetic
+
+        data = load_diffusionfer(folder or ensure_synthetic(synth), variant, source="synthetic")
+    elif dataset == "diffusionfer":
+        if folder is None:
+            raise ValueError(
+                "dataset 'diffusionfer' needs data_dir: the extracted release folder "
+                "(or use 'diffusionfer_hub' to download it)"
+            )
+        data = load_diffusionfer(folder, variant)
+    elif dataset == "diffusionfer_hub":
+        data = load_diffusionfer(download_diffusionfer(folder), variant)
+    elif dataset == "csv":
+        if folder is None:
+            raise ValueError("dataset 'csv' needs data_dir: the VA CSV file or its folder")
+        data = load_va_csv(folder)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    return cache_images(data, image_size) if image_size else data
+
+
+__all__ = [
+    "COLUMNS",
+    "DATASETS",
+    "REASONS",
+    "ColumnError",
+    "DataReport",
+    "FERData",
+    "Sample",
+    "cache_images",
+    "download_diffusionfer",
+    "load_dataset",
+    "load_diffusionfer",
+    "load_va_csv",
+    "make_loader",
+    "store_size",
+    "to_hf_dataset",
+]

@@ -1,0 +1,101 @@
+"""Decode and resize every image once into a uint8 tensor store, cached on disk.
+
+Decoding a batch of PNGs costs more than a ``small_cnn`` training step on it, so training reads
+from this store and augments tensors instead. The store is keyed by the dataset fingerprint (file
+list, sizes and modification times, as ``make`` does) and the stored resolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..paths import data_home
+from .images import CorruptImageError, fit_square, read_rgb
+from .records import FERData
+
+STORE_VERSION = 1
+
+
+def store_size(image_size: int) -> int:
+    """Resolution kept in the store: the Resize step before the crop (64→72, 112→128, 224→256)."""
+    return int(round(image_size * 8 / 7 / 8) * 8)
+
+
+def fingerprint(data: FERData) -> str:
+    h = hashlib.sha256(f"{STORE_VERSION}|{data.name}".encode())
+    for key, path in zip(data.frame["key"], data.frame["path"], strict=True):
+        st = os.stat(path)
+        h.update(f"|{key}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _decode(path: Path, size: int) -> tuple[np.ndarray | None, bool, str | None]:
+    try:
+        img, converted = read_rgb(path)
+    except CorruptImageError as err:
+        return None, False, str(err)
+    arr = np.asarray(fit_square(img, size), dtype=np.uint8).transpose(2, 0, 1)
+    return np.ascontiguousarray(arr), converted, None
+
+
+def _atomic_save(obj: dict, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cache_images(
+    data: FERData, image_size: int, cache_dir: Path | None = None, workers: int = 2
+) -> FERData:
+    """``data`` with ``images`` (N×3×S×S uint8, rows aligned) from the cache or a fresh decode.
+
+    Corrupt files are dropped from the frame and reported as ``corrupt_image``; converted
+    RGBA/greyscale files as ``converted_mode``. Both lists are stored with the tensors, so a
+    cached load reports exactly what the first decode found.
+    """
+    size = store_size(image_size)
+    cache_dir = cache_dir or data_home() / "cache"
+    target = cache_dir / f"{data.name}-{fingerprint(data)}-{size}px.pt"
+    if target.is_file():
+        blob = torch.load(target, weights_only=True)
+    else:
+        paths = list(data.frame["path"])
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            results = list(pool.map(lambda p: _decode(p, size), paths))
+        keys = list(data.frame["key"])
+        good = [i for i, (arr, _, _) in enumerate(results) if arr is not None]
+        images = (
+            torch.from_numpy(np.stack([results[i][0] for i in good]))
+            if good
+            else torch.empty((0, 3, size, size), dtype=torch.uint8)
+        )
+        blob = {
+            "images": images,
+            "keys": [keys[i] for i in good],
+            "failed": {keys[i]: err for i, (_, _, err) in enumerate(results) if err},
+            "converted": [keys[i] for i, (_, conv, _) in enumerate(results) if conv],
+            "size": size,
+        }
+        _atomic_save(blob, target)
+    for key in sorted(blob["failed"]):
+        data.report.add("corrupt_image", key)
+    for key in blob["converted"]:
+        data.report.add("converted_mode", key)
+    keep = ~data.frame["key"].isin(set(blob["failed"]))
+    frame = data.frame[keep].reset_index(drop=True)
+    if list(frame["key"]) != list(blob["keys"]):
+        raise RuntimeError(f"{target}: cached store does not match the dataset; delete it")
+    return FERData(data.name, data.root, frame, data.report, images=blob["images"])

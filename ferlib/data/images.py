@@ -1,0 +1,65 @@
+"""Read any image file as RGB, or say clearly why it cannot be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+class CorruptImageError(ValueError):
+    """An image file that is truncated or cannot be decoded; the message names the file."""
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def to_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
+    """RGB version of ``img`` and whether it had to be converted.
+
+    Transparent pixels are composited onto white (not the black that a plain ``convert`` gives);
+    16-bit greyscale is scaled to 8 bits.
+    """
+    if img.mode == "RGB":
+        return img, False
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray((arr / top * 255).clip(0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB"), True
+    return img.convert("RGB"), True
+
+
+def read_rgb(path: str | Path) -> tuple[Image.Image, bool]:
+    """Fully decode ``path`` as RGB; raises ``CorruptImageError`` naming the file and the reason."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            rgb, converted = to_rgb(img)
+            return rgb.copy() if rgb is img else rgb, converted
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+        raise CorruptImageError(f"{path}: cannot decode image ({err})") from err
+
+
+def fit_square(img: Image.Image, size: int) -> Image.Image:
+    """Resize the shorter side to ``size`` and centre-crop to a square (no distortion)."""
+    if img.size == (size, size):
+        return img
+    return ImageOps.fit(img, (size, size), Image.BILINEAR)
+
+
+def png_text(path: str | Path, key: str = "parameters") -> str | None:
+    """A PNG text chunk (Stable-Diffusion-WebUI stores the prompt in ``parameters``), or None."""
+    try:
+        with Image.open(path) as img:
+            value = img.info.get(key)  # text chunks before the pixels; no decode needed
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,75 @@
+"""PyTorch datasets and loaders over an ``FERData``: from the tensor store, or decoding each epoch.
+
+Both yield ``(uint8 image, target [valence, arousal], row index)``; the decoding variant exists to
+measure what the store saves (``ferlib bench``) and for data too large to hold in memory.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.functional import pil_to_tensor
+
+from .cache import store_size
+from .images import fit_square, read_rgb
+from .records import FERData
+from .transforms import eval_transform, train_transform
+
+
+def _targets(data: FERData) -> torch.Tensor:
+    return torch.tensor(data.frame[["valence", "arousal"]].to_numpy(dtype="float32"))
+
+
+class CachedVADataset(Dataset):
+    """Samples from the in-memory uint8 store, augmented as tensors."""
+
+    def __init__(self, data: FERData, image_size: int, train: bool):
+        if data.images is None:
+            raise ValueError("data has no tensor store; call ferlib.data.cache_images first")
+        self.images, self.targets = data.images, _targets(data)
+        self.transform = train_transform(image_size) if train else eval_transform(image_size)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        return self.transform(self.images[i]), self.targets[i], i
+
+
+class DecodingVADataset(Dataset):
+    """Samples decoded from their image files on every access (the slow path)."""
+
+    def __init__(self, data: FERData, image_size: int, train: bool):
+        self.paths, self.targets = list(data.frame["path"]), _targets(data)
+        self.size = store_size(image_size)
+        self.transform = train_transform(image_size) if train else eval_transform(image_size)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        img, _ = read_rgb(self.paths[i])
+        return self.transform(pil_to_tensor(fit_square(img, self.size))), self.targets[i], i
+
+
+def make_loader(
+    data: FERData,
+    image_size: int,
+    batch_size: int,
+    train: bool,
+    decode: bool = False,
+    num_workers: int = 0,
+    seed: int = 0,
+) -> DataLoader:
+    """A loader with the project's conventions: shuffled and ``drop_last`` for training only."""
+    dataset = (DecodingVADataset if decode else CachedVADataset)(data, image_size, train)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train,
+        drop_last=train,
+        num_workers=num_workers,
+        generator=generator,
+        persistent_workers=num_workers > 0,
+    )

@@ -1,0 +1,29 @@
+"""Pick the compute device: CUDA, else Apple MPS, else CPU (or what the user asks for)."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def select_device(choice: str = "auto") -> torch.device:
+    if choice not in DEVICES:
+        raise ValueError(f"unknown device {choice!r}; choose from {', '.join(DEVICES)}")
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but no CUDA GPU is visible")
+    return torch.device(choice)
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads; no GPU found)"
+    return device.type

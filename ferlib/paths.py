@@ -1,0 +1,42 @@
+"""Where the repository, generated data and outputs live.
+
+Notebooks run from their own folder under nbval and from the caller's folder under papermill, so
+nothing in the project guesses with ``../``: every path is resolved from the repository root here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT_ENV = "FERZOO_ROOT"
+
+
+def repo_root() -> Path:
+    """The FER-Zoo checkout: ``$FERZOO_ROOT``, else the folder above the installed package that
+    holds ``pyproject.toml``, else the current directory (a non-editable install)."""
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "ferlib").is_dir():
+        return here
+    return Path.cwd().resolve()
+
+
+def data_home() -> Path:
+    """Git-ignored folder for generated datasets and tensor caches."""
+    return repo_root() / "data"
+
+
+def outputs_home() -> Path:
+    """Git-ignored folder for executed notebooks, checkpoints and figures."""
+    return repo_root() / "outputs"
+
+
+def resolve(path: str | os.PathLike[str] | None, default: Path | None = None) -> Path | None:
+    """A user path: absolute or ``~`` paths as given, relative ones from the repository root."""
+    if path is None or str(path) == "":
+        return default
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (repo_root() / p).resolve()
