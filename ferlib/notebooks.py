@@ -85,12 +85,14 @@ def run_notebooks(
         raise ParameterError(
             f"no notebook matches {only}; have {', '.join(nb.stem for nb in everything)}"
         )
+    declared_by = {nb: declared_parameters(nb) for nb in chosen}
+    check_profile_against_course(overrides or {}, chosen, "--set")
     out_dir = out_dir or outputs_home() / Path(str(profile)).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel or kernel_name()
     results = []
     for nb in chosen:
-        declared = declared_parameters(nb)
+        declared = declared_by[nb]
         extra = {k: v for k, v in (overrides or {}).items() if k in declared}
         inject = parameters_for(declared, params, extra, nb.name)
         target = out_dir / nb.name

@@ -40,3 +40,11 @@ def resolve(path: str | os.PathLike[str] | None, default: Path | None = None) ->
         return default
     p = Path(path).expanduser()
     return p if p.is_absolute() else (repo_root() / p).resolve()
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the repository when near it (no machine-specific prefix in notebook
+    outputs), absolute otherwise."""
+    p = Path(path).resolve()
+    rel = os.path.relpath(p, repo_root())
+    return rel if rel.count("..") <= 2 else str(p)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ..paths import display_path
+
 # reason -> (what the loader does, explanation)
 REASONS: dict[str, tuple[str, str]] = {
     "prefix_remapped": (
@@ -92,7 +94,7 @@ class DataReport:
     def format(self, max_names: int = 5) -> str:
         """Plain-text report for terminals and notebooks."""
         lines = [
-            f"Data report: {self.source} at {self.root}",
+            f"Data report: {self.source} at {display_path(self.root)}",
             f"  images found on disk : {self.images_found}",
             f"  CSV rows             : {self.rows}",
             f"  labelled images      : {self.labelled}",

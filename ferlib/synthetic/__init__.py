@@ -1,6 +1,6 @@
 """SyntheticFER: procedurally rendered faces with exact VA ground truth, offline and embedded."""
 
-from .generate import SynthConfig, ensure_synthetic, generate, plan_images
+from .builder import SynthConfig, ensure_synthetic, generate, plan_images
 from .render import Nuisance, render_face
 from .tables import PROMPT_FIDELITY, VA_STATS
 

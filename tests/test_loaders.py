@@ -1,0 +1,160 @@
+import csv
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ferlib.data import ColumnError, cache_images, load_dataset, load_diffusionfer, load_va_csv
+from ferlib.data.splits import stable_hash
+
+from .conftest import TINY
+
+
+@pytest.fixture
+def messy(tiny_synth, tmp_path):
+    """A copy of the tiny SyntheticFER with every kind of real-data mess added."""
+    shutil.copytree(tiny_synth, tmp_path, dirs_exist_ok=True)
+    base = tmp_path / "DiffusionEmotion_S"
+    sheet = base / "dataset_sheet.csv"
+    rows = list(csv.DictReader(open(sheet)))
+    crop = base / "cropped"
+    tail = lambda r: "/".join(r["subDirectory_filePath"].split("/")[-2:])  # noqa: E731
+
+    (crop / rows[0]["subDirectory_filePath"].split("/")[-2] / "notes.txt").write_text("hi")
+    (crop / tail(rows[1])).unlink()  # row whose image is missing
+    rows[2]["valence"] = "1.7"  # out of range
+    rows[3]["arousal"] = "nan"
+    shutil.copy(crop / tail(rows[4]), crop / "happy" / "zzunlabl_1.png")  # image without a row
+    odd = crop / "neutral" / "kwblojky_-.png"
+    shutil.copy(crop / tail(rows[5]), odd)
+    rows.append({**rows[5], "subDirectory_filePath": "neutral/kwblojky_-.png"})  # other prefix
+    data = (crop / tail(rows[6])).read_bytes()
+    (crop / tail(rows[6])).write_bytes(data[: len(data) // 2])  # truncated PNG
+    Image.open(crop / tail(rows[7])).convert("RGBA").save(crop / tail(rows[7]))
+    Image.open(crop / tail(rows[8])).convert("L").save(crop / tail(rows[8]))
+    rows.append(dict(rows[9]))  # duplicate row
+    rows[10]["expression"] = "9"
+    (crop / "contempt").mkdir()  # empty class folder
+    with open(sheet, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return tmp_path, rows
+
+
+def test_synthetic_loads_with_identities_and_prompts(tiny_synth):
+    data = load_diffusionfer(tiny_synth, source="synthetic")
+    n = 7 * TINY.per_class
+    assert len(data) == n and data.report.images_found == n and data.report.unlabelled == 0
+    assert data.frame["identity"].nunique() == TINY.identities
+    assert data.frame["prompt"].str.startswith("portrait photo").all()
+    sample = data.sample(0)
+    assert sample.path.is_file() and sample.prompted in ("neutral",)
+    assert sample.expression in range(7)
+
+
+def test_every_kind_of_mess_has_a_defined_outcome(messy, tmp_path):
+    root, rows = messy
+    data = load_diffusionfer(root)
+    rep = data.report
+    assert rep.count("not_an_image") == 1
+    assert rep.issues["missing_image"] == [rows[1]["subDirectory_filePath"]]
+    assert rep.count("invalid_va") == 2
+    assert rep.issues["unlabelled_image"] == ["happy/zzunlabl_1.png"]
+    assert "neutral/kwblojky_-.png" in rep.issues["odd_filename"]
+    assert rep.count("prefix_remapped") == 2  # two distinct prefixes, each reported once
+    assert rep.count("duplicate_row") == 1
+    assert rep.count("unknown_expression") == 1
+    assert rep.issues["empty_class_folder"] == ["contempt"]
+    assert rep.images_found == 7 * TINY.per_class + 1  # the copy of kwblojky; one deleted, one new
+    assert data.frame["expression"].isna().sum() == 1
+
+    decoded = cache_images(data, 64, cache_dir=tmp_path / "cache")
+    key = lambda r: "/".join(r["subDirectory_filePath"].split("/")[-2:])  # noqa: E731
+    assert decoded.report.issues["corrupt_image"] == [key(rows[6])]
+    assert sorted(decoded.report.issues["converted_mode"]) == sorted([key(rows[7]), key(rows[8])])
+    assert len(decoded) == len(data) - 1 and decoded.images.shape[0] == len(decoded)
+    text = decoded.report.format()
+    for reason in ("corrupt_image", "unlabelled_image", "missing_image", "invalid_va"):
+        assert reason in text
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    from ferlib.data.images import read_rgb
+
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    rgba.save(tmp_path / "t.png")
+    img, converted = read_rgb(tmp_path / "t.png")
+    assert converted and np.asarray(img)[0, 0].tolist() == [255, 255, 255]
+
+
+def test_misspelled_column_names_the_column_and_file(tiny_synth, tmp_path):
+    shutil.copytree(tiny_synth, tmp_path, dirs_exist_ok=True)
+    sheet = tmp_path / "DiffusionEmotion_S" / "dataset_sheet.csv"
+    sheet.write_text(sheet.read_text().replace("valence", "valance", 1))
+    with pytest.raises(ColumnError, match=r"dataset_sheet\.csv.*'valence'.*'valance'"):
+        load_diffusionfer(tmp_path)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dataset_sheet.csv"):
+        load_diffusionfer(tmp_path)
+    with pytest.raises(ValueError, match="choose from"):
+        load_dataset("affectnet")
+
+
+def test_shared_dev_set_counts(dev_set):
+    data = load_dataset("diffusionfer", dev_set)
+    rep = data.report
+    assert (rep.images_found, rep.rows, rep.labelled, rep.unlabelled) == (895, 894, 894, 1)
+    assert rep.issues["unlabelled_image"] == ["fear/ammtdcie_4.png"]
+    assert "neutral/kwblojky_-.png" in rep.issues["odd_filename"]
+    assert rep.issues["prefix_remapped"] == [
+        "DiffusionFER/DiffusionEmotion_S/cropped -> DiffusionEmotion_S/cropped"
+    ]
+    assert len(data) == 894
+    # one folder prefix for every path: a single identity, treated as none
+    assert data.frame["identity"].isna().all()
+    zeros = (data.frame["valence"] == 0).sum()
+    assert zeros == 246  # metrics.md quotes z = 246/894 for valence
+
+
+def test_shared_dev_set_split_is_stratified_and_keyed_on_file_names(dev_set):
+    data = load_dataset("diffusionfer", dev_set)
+    frame = data.frame
+    assert frame["split"].value_counts().to_dict() == {"train": 626, "val": 133, "test": 135}
+    for _, group in frame.groupby("prompted"):
+        ordered = group.assign(h=group["path"].map(lambda p: stable_hash(p.name))).sort_values("h")
+        first = ordered["split"].tolist()
+        assert first == sorted(first, key=["train", "val", "test"].index)
+
+
+def test_generic_csv(tiny_synth, tmp_path):
+    base = tiny_synth / "DiffusionEmotion_S" / "cropped"
+    files = sorted(base.rglob("*.png"))[:12]
+    lines = ["path,valence,arousal,identity"]
+    for i, f in enumerate(files):
+        lines.append(f"{f.relative_to(base).as_posix()},{(i % 5) / 5 - 0.4},0.1,p{i % 3}")
+    lines.append("missing/file.png,0.1,0.1,p0")
+    lines.append(f"{files[0].relative_to(base).as_posix()},-2,-2,p0")  # duplicate row
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    data = load_va_csv(tmp_path / "labels.csv", image_root=base)
+    assert len(data) == 12
+    assert data.report.issues["missing_image"] == ["missing/file.png"]
+    assert data.report.count("duplicate_row") == 1
+    assert data.frame["expression"].isna().all()
+    # identities kept whole within one split
+    assert data.frame.groupby("identity")["split"].nunique().max() == 1
+
+
+def test_generic_csv_identity_defaults_to_first_folder(tiny_synth, tmp_path):
+    base = tiny_synth / "DiffusionEmotion_S" / "cropped"
+    rows = [f"{p.relative_to(base).as_posix()},0.1,0.2" for p in sorted(base.rglob("*.png"))]
+    (tmp_path / "va.csv").write_text("path,valence,arousal\n" + "\n".join(rows) + "\n")
+    data = load_va_csv(tmp_path / "va.csv", image_root=base)
+    assert set(data.frame["identity"]) == set(pd.Series([r.split("/")[0] for r in rows]))
+    (tmp_path / "bad.csv").write_text("file,valence,arousal\n")
+    with pytest.raises(ColumnError, match=r"bad\.csv.*'path'"):
+        load_va_csv(tmp_path / "bad.csv")

@@ -1,0 +1,111 @@
+import json
+
+import nbformat
+import pytest
+import yaml
+
+import ferlib.notebooks as runner
+from ferlib.cli import main
+from ferlib.params import ParameterError
+
+
+def _notebook(path, body):
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(body),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def course(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "00_first.ipynb", "print('seed is', seed)")
+    _notebook(folder / "01_broken.ipynb", "raise RuntimeError('boom')")
+    _notebook(folder / "02_last.ipynb", "print('last', seed * 2)")
+    monkeypatch.setattr(runner, "notebook_dir", lambda: folder)
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump({"seed": 5}))
+    return tmp_path, profile
+
+
+def test_one_failure_does_not_stop_the_others(course):
+    tmp_path, profile = course
+    results = runner.run_notebooks(str(profile), out_dir=tmp_path / "out", kernel="python3")
+    assert [(r.notebook, r.status) for r in results] == [
+        ("00_first.ipynb", "ok"),
+        ("01_broken.ipynb", "failed"),
+        ("02_last.ipynb", "ok"),
+    ]
+    assert "boom" in results[1].error
+    first = (tmp_path / "out" / "00_first.ipynb").read_text()
+    assert "seed is 5" in first
+    assert "last 10" in (tmp_path / "out" / "02_last.ipynb").read_text()
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert [s["status"] for s in status] == ["ok", "failed", "ok"]
+    table = runner.format_status(results)
+    assert "01_broken.ipynb  failed" in table and "3 notebooks, 1 failed" in table
+
+
+def test_cli_exit_code_reflects_failures(course, capsys):
+    tmp_path, profile = course
+    assert (
+        main(
+            [
+                "notebooks",
+                "--profile",
+                str(profile),
+                "--only",
+                "00",
+                "02",
+                "--out",
+                str(tmp_path / "o1"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            ["notebooks", "--profile", str(profile), "--only", "01", "--out", str(tmp_path / "o2")]
+        )
+        == 1
+    )
+    assert "failed" in capsys.readouterr().out
+
+
+def test_profile_key_no_notebook_declares_is_an_error(course):
+    tmp_path, _ = course
+    stale = tmp_path / "stale.yaml"
+    stale.write_text(yaml.safe_dump({"seed": 1, "image_size": 64}))
+    with pytest.raises(ParameterError, match=r"\['image_size'\] not declared by any notebook"):
+        runner.run_notebooks(str(stale), out_dir=tmp_path / "out", kernel="python3")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_override_for_an_undeclared_parameter_is_an_error(course):
+    tmp_path, profile = course
+    with pytest.raises(ParameterError, match="unknown parameter 'sed'"):
+        runner.run_notebooks(str(profile), overrides={"sed": 1}, out_dir=tmp_path / "o")
+
+
+def test_course_notebooks_are_in_course_order():
+    names = [nb.name for nb in runner.course_notebooks()]
+    assert names and names == sorted(names) and names[0] == "00_explore_data.ipynb"
+    for nb in runner.course_notebooks():
+        assert runner.declared_parameters(nb), f"{nb.name} has no parameters cell"
+
+
+def test_override_no_chosen_notebook_declares_is_an_error(course):
+    tmp_path, profile = course
+    with pytest.raises(ParameterError, match=r"--set: \['lr'\] not declared"):
+        runner.run_notebooks(
+            str(profile), only=["00"], overrides={"lr": 0.1}, out_dir=tmp_path / "o"
+        )

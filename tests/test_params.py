@@ -1,0 +1,78 @@
+import ast
+
+import pytest
+import yaml
+
+from ferlib.notebooks import check_profile_against_course, course_notebooks, declared_parameters
+from ferlib.params import (
+    PARAMETERS,
+    ParameterError,
+    available_profiles,
+    load_profile,
+    parameters_for,
+    parse_set,
+)
+
+
+def test_every_shipped_profile_is_valid():
+    assert {"quick", "full", "ci", "diffusionfer"} <= set(available_profiles())
+    for name in available_profiles():
+        profile = load_profile(name)
+        check_profile_against_course(profile, course_notebooks(), name)
+
+
+def test_unknown_or_misspelled_key_is_an_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"dataset": "synthetic", "imgae_size": 64}))
+    with pytest.raises(ParameterError, match="imgae_size.*valid: .*image_size"):
+        load_profile(bad)
+
+
+def test_wrong_type_is_an_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("image_size: sixty-four\n")
+    with pytest.raises(ParameterError, match="image_size"):
+        load_profile(bad)
+
+
+def test_unknown_profile_lists_the_available_ones():
+    with pytest.raises(ParameterError, match="available: .*quick"):
+        load_profile("quik")
+
+
+def test_registered_key_no_notebook_declares_is_an_error():
+    notebooks = course_notebooks()
+    declared = set().union(*(declared_parameters(nb) for nb in notebooks))
+    unused = sorted(set(PARAMETERS) - declared)
+    if not unused:
+        pytest.skip("every registered parameter is declared by some notebook")
+    with pytest.raises(ParameterError, match="not declared by any notebook"):
+        check_profile_against_course({unused[0]: PARAMETERS[unused[0]].default}, notebooks, "p")
+
+
+def test_override_must_be_declared_by_its_notebook():
+    declared = {"dataset": "synthetic", "seed": 0}
+    with pytest.raises(ParameterError, match="does not declare"):
+        parameters_for(declared, {}, {"lr": 0.1}, "00_explore_data.ipynb")
+    chosen = parameters_for(declared, {"dataset": "csv", "lr": 0.1}, {"seed": 3})
+    assert chosen == {"dataset": "csv", "seed": 3}
+
+
+def test_set_values_are_typed():
+    assert parse_set(["image_size=112", "data_dir=null", "lr=0.01"]) == {
+        "image_size": 112,
+        "data_dir": None,
+        "lr": 0.01,
+    }
+    with pytest.raises(ParameterError, match="key=value"):
+        parse_set(["image_size"])
+
+
+def test_notebooks_declare_only_registered_parameters_with_matching_defaults():
+    notebooks = course_notebooks()
+    assert notebooks, "no course notebooks found"
+    for nb in notebooks:
+        declared = declared_parameters(nb)
+        assert set(declared) <= set(PARAMETERS), nb.name
+        for name, default in declared.items():
+            assert ast.literal_eval(default) == PARAMETERS[name].default, (nb.name, name)
