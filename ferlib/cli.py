@@ -60,8 +60,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_notebooks(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .notebooks import format_status, run_notebooks
+    from .notebooks import format_status, refresh_committed, run_notebooks
     from .params import parse_set
+
+    if args.refresh:
+        for nb in refresh_committed(args.only):
+            print(f"refreshed {nb.name}")
+        return 0
 
     overrides = parse_set(args.set)
     if args.data_dir is not None:
@@ -119,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
     p.add_argument("--data-dir", default=None, help="shorthand for --set data_dir=DIR")
     p.add_argument("--out", default=None, help="output folder (default outputs/<profile>)")
+    p.add_argument("--refresh", action="store_true",
+                   help="re-execute notebooks/ in place with their defaults (committed outputs)")
     p.set_defaults(func=_cmd_notebooks)
 
     p = sub.add_parser("check-env", help="one [OK]/[FAIL] line per requirement")

@@ -122,6 +122,28 @@ def run_notebooks(
     return results
 
 
+def refresh_committed(only: list[str] | None = None, kernel: str | None = None) -> list[Path]:
+    """Re-execute notebooks in place with their own defaults: the outputs that get committed.
+
+    Readers on the web see these outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells
+    against them, so they must be exactly what the default run produces.
+    """
+    import papermill
+
+    chosen = [nb for nb in course_notebooks() if not only or any(nb.stem.startswith(o)
+                                                                 for o in only)]
+    here = Path.cwd()
+    os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata
+    try:
+        for nb in chosen:
+            rel = str(nb.relative_to(repo_root()))
+            papermill.execute_notebook(rel, rel, kernel_name=kernel or kernel_name(),
+                                       cwd=str(nb.parent), progress_bar=False)
+    finally:
+        os.chdir(here)
+    return chosen
+
+
 def format_status(results: list[NotebookResult]) -> str:
     width = max([len(r.notebook) for r in results] + [8])
     lines = [f"{'notebook':<{width}}  status   seconds", f"{'-' * width}  ------  --------"]

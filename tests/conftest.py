@@ -16,7 +16,9 @@ import pytest  # noqa: E402
 from ferlib.paths import repo_root  # noqa: E402
 from ferlib.synthetic import SynthConfig, generate  # noqa: E402
 
-DEV_SET = repo_root().parent / "shared" / "data" / "diffusionfer_s_dev"
+DEV_SET = Path(
+    os.environ.get("FERZOO_DEV_SET", repo_root().parent / "shared" / "data" / "diffusionfer_s_dev")
+)
 TINY = SynthConfig(seed=3, identities=6, per_class=6, size=64)
 
 

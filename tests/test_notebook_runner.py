@@ -109,3 +109,15 @@ def test_override_no_chosen_notebook_declares_is_an_error(course):
         runner.run_notebooks(
             str(profile), only=["00"], overrides={"lr": 0.1}, out_dir=tmp_path / "o"
         )
+
+
+def test_explore_notebook_runs_under_papermill_from_any_folder(tmp_path, monkeypatch):
+    """The real 00 notebook with the CI profile, started from an unrelated working directory."""
+    monkeypatch.chdir(tmp_path)
+    results = runner.run_notebooks("ci", only=["00"], out_dir=tmp_path / "out")
+    assert [r.status for r in results] == ["ok"], results[0].error
+    executed = nbformat.read(tmp_path / "out" / "00_explore_data.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "168 labelled images" in text  # 7 x 24, the ci profile's size
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "per_class = 24" in injected[0].source
