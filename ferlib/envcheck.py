@@ -78,32 +78,25 @@ def check_kernel() -> Check:
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
     except NoSuchKernel:
         return False, f"Jupyter kernel '{KERNEL_NAME}' not registered (run ./run_all.sh setup)"
-    exe = Path(spec.argv[0])
-    same = exe.exists() and exe.resolve() == Path(sys.executable).resolve()
+    # compare the environment, not the resolved binary: every venv links to the same python
+    exe = Path(spec.argv[0]).absolute()
+    same = exe.exists() and exe.is_relative_to(Path(sys.prefix).absolute())
     where = "this environment" if same else f"another Python ({exe})"
     return same, f"Jupyter kernel '{KERNEL_NAME}' registered, runs {where}"
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True,
+                          timeout=10, check=True).stdout.strip()
+
+
 def check_git() -> Check:
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=repo_root(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo_root(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
+        sha = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return False, "git SHA unavailable (not a git checkout?): results could not be traced"
-    return True, f"git {sha}{' (uncommitted changes)' if dirty.strip() else ''}"
+    return True, f"git {sha}{' (uncommitted changes)' if dirty else ''}"
 
 
 CHECKS: list[tuple[str, Callable[[], Check]]] = [

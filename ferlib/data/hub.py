@@ -35,10 +35,28 @@ def download_diffusionfer(target: Path | None = None, repo_id: str = HUB_REPO) -
         local_dir=target,
         allow_patterns=["DiffusionEmotion_S*", "*/DiffusionEmotion_S*", "*.md"],
     )
-    for archive in sorted(target.rglob("*.zip")):
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(archive.parent)
+    extract_archives(target)
     return target
+
+
+def extract_archives(folder: Path) -> list[Path]:
+    """Unpack every ``*.zip`` under ``folder`` next to itself (once).
+
+    A per-class archive such as ``cropped/angry.zip`` may hold an ``angry/`` folder or loose files;
+    loose files go into a folder named after the archive, so both end up in ``cropped/angry/``.
+    """
+    done = []
+    for archive in sorted(Path(folder).rglob("*.zip")):
+        marker = archive.with_name(f".{archive.name}.extracted")
+        if marker.exists():
+            continue
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+            flat = all("/" not in n for n in names)
+            zf.extractall(archive.parent / archive.stem if flat else archive.parent)
+        marker.touch()
+        done.append(archive)
+    return done
 
 
 def to_hf_dataset(data: FERData):
