@@ -19,7 +19,6 @@ import shutil
 import string
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -177,11 +176,6 @@ def _render_one(args: tuple[SynthConfig, ImageSpec, str]) -> tuple[str, str]:
     rel = f"{spec.prompted}/{spec.filename}"
     img.save(Path(out_dir) / rel, pnginfo=info, optimize=False, compress_level=6)
     return rel, prompt
-
-
-def _chunks(items: list, n: int) -> Iterator[list]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
 
 
 def generate(
