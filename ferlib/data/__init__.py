@@ -1,4 +1,4 @@
-"""One data path for every source: load -> ``FERData`` (frame + report) -> tensor store -> loader."""
+"""One data path for every source: load -> ``FERData`` (frame, report) -> tensor store -> loader."""
 
 from __future__ import annotations
 

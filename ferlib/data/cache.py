@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_torch_save
 from ..paths import data_home
 from .images import CorruptImageError, fit_square, read_rgb
 from .records import FERData
@@ -43,18 +43,6 @@ def _decode(path: Path, size: int) -> tuple[np.ndarray | None, bool, str | None]
         return None, False, str(err)
     arr = np.asarray(fit_square(img, size), dtype=np.uint8).transpose(2, 0, 1)
     return np.ascontiguousarray(arr), converted, None
-
-
-def _atomic_save(obj: dict, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cache_images(
@@ -89,7 +77,7 @@ def cache_images(
             "converted": [keys[i] for i, (_, conv, _) in enumerate(results) if conv],
             "size": size,
         }
-        _atomic_save(blob, target)
+        atomic_torch_save(blob, target)
     for key in sorted(blob["failed"]):
         data.report.add("corrupt_image", key)
     for key in blob["converted"]:

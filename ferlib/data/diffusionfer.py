@@ -116,8 +116,8 @@ def load_diffusionfer(
                 "arousal": rec["arousal"],
                 "expression": rec["expression"] if rec["expression"] != "" else None,
                 "prompted": folder if folder in EMOTIONS else None,
-                # the first folder above <variant>/<class>/ (a bare "<class>/<file>" names no person)
-            "identity": rec.get("identity") or (parts[0] if len(parts) > 2 else None),
+                # the folder above <variant>/<class>/; a bare "<class>/<file>" names no person
+                "identity": rec.get("identity") or (parts[0] if len(parts) > 2 else None),
                 "prompt": prompt,
                 "split": rec.get("split") or None,
             }

@@ -1,4 +1,4 @@
-"""The data report: what a loader found, and every file it kept, fixed, dropped or skipped, by reason.
+"""The data report: what a loader found, and every file kept, fixed, dropped or skipped, by reason.
 
 Real data is messy. Each case has one defined behaviour (the ``REASONS`` table) and is counted here
 with the file names, so nothing is lost silently.
