@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
@@ -78,6 +79,79 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .params import parse_set, resolve_config
+    from .trainer import train
+
+    overrides = parse_set(args.set)
+    if args.method:
+        overrides["method"] = args.method
+    config = resolve_config(args.params, overrides)
+    result = train(config, args.out, progress=not args.no_progress)
+    m = result.metrics
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"{config['method']} on {config['dataset']}: test CCC v {m['ccc_v']:.3f} "
+            f"a {m['ccc_a']:.3f}, RMSE v {m['rmse_v']:.3f} a {m['rmse_a']:.3f} "
+            f"(best epoch {m['best_epoch']}, {m['train_seconds']:.0f} s training, "
+            f"{m['images_per_s']:.0f} images/s) -> {args.out}"
+        )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import load_model
+    from .data import load_from_config, make_loader
+    from .device import select_device
+    from .evaluation import evaluate
+    from .metrics import zero_label_share
+
+    model, config = load_model(args.checkpoint)
+    config = dict(config)
+    if args.dataset:
+        config["dataset"] = args.dataset
+    if args.data_dir is not None:
+        config["data_dir"] = args.data_dir
+    data = load_from_config(config).subset(args.split)
+    loader = make_loader(data, config["image_size"], config["eval_batch_size"], train=False)
+    device = select_device(args.device)
+    metrics = evaluate(model.to(device), loader, device)
+    metrics.update(
+        split=args.split,
+        dataset=config["dataset"],
+        zero_label_share=zero_label_share(loader.dataset.targets),
+    )
+    if args.json:
+        print(json.dumps(metrics, indent=1))
+    else:
+        z = metrics["zero_label_share"]
+        print(f"{config['dataset']} [{args.split}], {metrics['n']} images")
+        for dim, name in (("v", "valence"), ("a", "arousal")):
+            print(
+                f"  {name:<8} RMSE {metrics['rmse_' + dim]:.4f}  PCC {metrics['pcc_' + dim]:.4f}"
+                f"  CCC {metrics['ccc_' + dim]:.4f}  SAGR {metrics['sagr_' + dim]:.4f}"
+                f"  (labels exactly 0: {z['z_' + dim]:.3f})"
+            )
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+
+    from .predict import predict_files
+
+    rows, skipped = predict_files(args.checkpoint, args.paths)
+    for path, reason in skipped:
+        print(f"ferlib predict: skipped {path}: {reason}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=["path", "valence", "arousal"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return 0 if rows or not skipped else 1
+
+
 def _cmd_check_env(args: argparse.Namespace) -> int:
     from .envcheck import main
 
@@ -124,9 +198,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
     p.add_argument("--data-dir", default=None, help="shorthand for --set data_dir=DIR")
     p.add_argument("--out", default=None, help="output folder (default outputs/<profile>)")
-    p.add_argument("--refresh", action="store_true",
-                   help="re-execute notebooks/ in place with their defaults (committed outputs)")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="re-execute notebooks/ in place with their defaults (committed outputs)",
+    )
     p.set_defaults(func=_cmd_notebooks)
+
+    p = sub.add_parser("train", help="train a method (also under torchrun for DDP)")
+    p.add_argument("--method", default=None, help="baseline (default: the profile's)")
+    p.add_argument("--params", default="quick", help="params profile name or YAML path")
+    p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
+    p.add_argument("--out", required=True, help="output folder (resumes if it holds last.pt)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint on a dataset split")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="default: as trained")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="valence and arousal for image files or folders")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("paths", nargs="+", help="image files or folders")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("check-env", help="one [OK]/[FAIL] line per requirement")
     p.set_defaults(func=_cmd_check_env)

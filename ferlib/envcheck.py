@@ -86,8 +86,9 @@ def check_kernel() -> Check:
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True,
-                          timeout=10, check=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=repo_root(), capture_output=True, text=True, timeout=10, check=True
+    ).stdout.strip()
 
 
 def check_git() -> Check:

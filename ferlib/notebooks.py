@@ -130,15 +130,21 @@ def refresh_committed(only: list[str] | None = None, kernel: str | None = None) 
     """
     import papermill
 
-    chosen = [nb for nb in course_notebooks() if not only or any(nb.stem.startswith(o)
-                                                                 for o in only)]
+    chosen = [
+        nb for nb in course_notebooks() if not only or any(nb.stem.startswith(o) for o in only)
+    ]
     here = Path.cwd()
     os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata
     try:
         for nb in chosen:
             rel = str(nb.relative_to(repo_root()))
-            papermill.execute_notebook(rel, rel, kernel_name=kernel or kernel_name(),
-                                       cwd=str(nb.parent), progress_bar=False)
+            papermill.execute_notebook(
+                rel,
+                rel,
+                kernel_name=kernel or kernel_name(),
+                cwd=str(nb.parent),
+                progress_bar=False,
+            )
     finally:
         os.chdir(here)
     return chosen

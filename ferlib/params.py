@@ -36,12 +36,29 @@ PARAMETERS: dict[str, Parameter] = {
     "per_class": Parameter(300, int, "SyntheticFER: images per prompted emotion"),
     "synth_size": Parameter(112, int, "SyntheticFER: rendered image size in px"),
     "identity_bias": Parameter(1.0, (int, float), "SyntheticFER: resting-face bias (0 disables)"),
-    "method": Parameter("baseline", str, "baseline | caf | avce | elim"),
+    "method": Parameter("baseline", str, "baseline (more methods: caf, avce, elim)"),
     "backbone": Parameter("small_cnn", str, "small_cnn | alexnet | resnet18 | se_resnext50_32x4d"),
-    "epochs": Parameter(10, int, "training epochs"),
+    "width": Parameter(1, int, "small_cnn channel multiplier (2 doubles every layer)"),
+    "head": Parameter("bottleneck", str, "bottleneck | alexnet_fc"),
+    "dropout": Parameter(0.5, (int, float), "head dropout probability"),
+    "pretrained": Parameter(
+        False, (bool, str), "False, True (ImageNet from the torch cache) or a local weights file"
+    ),
+    "sup_loss": Parameter("ccc_pcc", str, "ccc_pcc (MSE + PCC + CCC terms) | mse"),
+    "epochs": Parameter(45, int, "passes over the training split"),
     "batch_size": Parameter(64, int, "training batch size"),
-    "lr": Parameter(1e-3, (int, float), "learning rate"),
-    "device": Parameter("auto", str, "auto | cpu | cuda"),
+    "eval_batch_size": Parameter(256, int, "evaluation batch size (metrics are global anyway)"),
+    "lr": Parameter(1e-3, (int, float), "learning rate (every optimizer of the method)"),
+    "betas": Parameter([0.5, 0.99], list, "Adam betas"),
+    "milestones": Parameter([500, 750], list, "iterations at which the LR is multiplied by gamma"),
+    "gamma": Parameter(0.5, (int, float), "LR decay factor at each milestone"),
+    "early_stopping": Parameter(
+        0, int, "stop after this many epochs without a better val CCC (0: off)"
+    ),
+    "device": Parameter("auto", str, "auto | cpu | cuda | mps"),
+    "amp": Parameter(True, bool, "mixed precision and channels-last on CUDA (ignored on CPU)"),
+    "wandb": Parameter(False, bool, "log to Weights & Biases (offline unless WANDB_MODE says)"),
+    "num_workers": Parameter(0, int, "DataLoader workers (0: the tensor store is fast enough)"),
 }
 
 
@@ -64,8 +81,10 @@ def validate(params: dict[str, Any], source: str = "parameters") -> dict[str, An
             raise ParameterError(
                 f"{source}: unknown parameter {key!r}; valid: {', '.join(sorted(PARAMETERS))}"
             )
-        kind = PARAMETERS[key].kind
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        kinds = PARAMETERS[key].kind
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        # bool is an int subclass: True must not pass as an image size
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise ParameterError(f"{source}: {key}={value!r} should be {PARAMETERS[key].help}")
     return params
 
@@ -115,3 +134,22 @@ def parameters_for(
     chosen = {k: v for k, v in profile.items() if k in declared}
     chosen.update(overrides or {})
     return chosen
+
+
+def defaults() -> dict[str, Any]:
+    """Every registered parameter at its default (copies: lists are mutable)."""
+    return {
+        k: (list(p.default) if isinstance(p.default, list) else p.default)
+        for k, p in PARAMETERS.items()
+    }
+
+
+def resolve_config(
+    profile: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A complete run configuration: registry defaults, then the profile, then overrides."""
+    config = defaults()
+    if profile is not None:
+        config.update(load_profile(profile))
+    config.update(validate(dict(overrides or {}), "overrides"))
+    return config

@@ -34,19 +34,26 @@ from .emotions import EMOTIONS
 By = Literal["prompted", "expression"]
 
 _PALETTE = sns.color_palette("colorblind").as_hex()
-EMOTION_COLOURS: dict[str, str] = dict(zip(EMOTIONS, (
-    _PALETTE[7],  # neutral: grey
-    _PALETTE[1],  # happy: orange
-    _PALETTE[0],  # sad: dark blue
-    _PALETTE[9],  # surprise: light blue
-    _PALETTE[4],  # fear: purple
-    _PALETTE[2],  # disgust: green
-    _PALETTE[3],  # angry: red
-), strict=True))
+EMOTION_COLOURS: dict[str, str] = dict(
+    zip(
+        EMOTIONS,
+        (
+            _PALETTE[7],  # neutral: grey
+            _PALETTE[1],  # happy: orange
+            _PALETTE[0],  # sad: dark blue
+            _PALETTE[9],  # surprise: light blue
+            _PALETTE[4],  # fear: purple
+            _PALETTE[2],  # disgust: green
+            _PALETTE[3],  # angry: red
+        ),
+        strict=True,
+    )
+)
 """One colour per emotion, shared by every figure (seaborn's colour-blind-safe palette)."""
 
-SPLIT_COLOURS: dict[str, str] = dict(zip(SPLITS, sns.color_palette("Set2", 3).as_hex(),
-                                         strict=True))
+SPLIT_COLOURS: dict[str, str] = dict(
+    zip(SPLITS, sns.color_palette("Set2", 3).as_hex(), strict=True)
+)
 """One colour per split, from a different palette so that splits never look like emotions."""
 
 UNLABELLED = "no label"
@@ -78,12 +85,13 @@ def sample_grid(data: FERData, per_class: int = 6, by: By = "prompted", seed: in
     if per_class < 1:
         raise ValueError(f"per_class must be at least 1, not {per_class}")
     if data.images is not None and len(data.images) != len(data.frame):
-        raise ValueError(f"data.images has {len(data.images)} rows but the frame has "
-                         f"{len(data.frame)}; they must be aligned")
+        raise ValueError(
+            f"data.images has {len(data.images)} rows but the frame has "
+            f"{len(data.frame)}; they must be aligned"
+        )
     labels = emotion_labels(data, by).to_numpy()
     rng = np.random.default_rng(seed)
-    fig = Figure(figsize=(0.95 * per_class + 1.0, 0.95 * len(EMOTIONS) + 0.6),
-                 layout="constrained")
+    fig = Figure(figsize=(0.95 * per_class + 1.0, 0.95 * len(EMOTIONS) + 0.6), layout="constrained")
     axes = fig.subplots(len(EMOTIONS), per_class, squeeze=False)
     for row, name in enumerate(EMOTIONS):
         members = np.flatnonzero(labels == name)
@@ -95,10 +103,20 @@ def sample_grid(data: FERData, per_class: int = 6, by: By = "prompted", seed: in
                 _show_image(ax, data, int(chosen[col]))
             else:
                 ax.set_frame_on(False)
-        axes[row, 0].set_ylabel(f"{name}\nn={members.size}", rotation=0, ha="right", va="center",
-                                fontsize=9, color=EMOTION_COLOURS[name], fontweight="bold")
-    fig.suptitle(f"{per_class} random images per {_BY_TEXT[by]} (seed {seed})\n"
-                 "v = valence, a = arousal, both in [-1, 1]", fontsize=10)
+        axes[row, 0].set_ylabel(
+            f"{name}\nn={members.size}",
+            rotation=0,
+            ha="right",
+            va="center",
+            fontsize=9,
+            color=EMOTION_COLOURS[name],
+            fontweight="bold",
+        )
+    fig.suptitle(
+        f"{per_class} random images per {_BY_TEXT[by]} (seed {seed})\n"
+        "v = valence, a = arousal, both in [-1, 1]",
+        fontsize=10,
+    )
     return fig
 
 
@@ -110,8 +128,9 @@ def _show_image(ax: Axes, data: FERData, i: int) -> None:
         try:
             pixels = np.asarray(read_rgb(row["path"])[0])
         except CorruptImageError:
-            ax.text(0.5, 0.5, "unreadable", ha="center", va="center", fontsize=7,
-                    transform=ax.transAxes)
+            ax.text(
+                0.5, 0.5, "unreadable", ha="center", va="center", fontsize=7, transform=ax.transAxes
+            )
             return
     ax.imshow(pixels)
     ax.set_title(f"v={_signed(row['valence'])} a={_signed(row['arousal'])}", fontsize=6.5, pad=2)
@@ -131,29 +150,49 @@ def prompted_vs_annotated(data: FERData, normalize: bool = True) -> Figure:
     """
     prompted = emotion_labels(data, "prompted")
     if prompted.isna().all():
-        raise ValueError(f"dataset {data.name!r} has no prompted emotions (the emotion folder "
-                         "of each image), so there is nothing to compare the annotations with; "
-                         "this figure needs a DiffusionFER-style <emotion>/ folder layout")
+        raise ValueError(
+            f"dataset {data.name!r} has no prompted emotions (the emotion folder "
+            "of each image), so there is nothing to compare the annotations with; "
+            "this figure needs a DiffusionFER-style <emotion>/ folder layout"
+        )
     annotated = emotion_labels(data, "expression")
     both = prompted.notna() & annotated.notna()
     if not both.any():
-        raise ValueError(f"dataset {data.name!r}: no image has both a prompted emotion and an "
-                         "annotated expression")
-    counts = (pd.crosstab(prompted[both], annotated[both])
-              .reindex(index=list(EMOTIONS), columns=list(EMOTIONS), fill_value=0))
+        raise ValueError(
+            f"dataset {data.name!r}: no image has both a prompted emotion and an "
+            "annotated expression"
+        )
+    counts = pd.crosstab(prompted[both], annotated[both]).reindex(
+        index=list(EMOTIONS), columns=list(EMOTIONS), fill_value=0
+    )
     totals = counts.sum(axis=1)
     table = counts.div(totals.replace(0, np.nan), axis=0) if normalize else counts
-    cells = np.array([["" if count == 0 else _share(value) if normalize else f"{count:d}"
-                       for count, value in zip(count_row, value_row, strict=True)]
-                      for count_row, value_row in zip(counts.to_numpy(), table.to_numpy(),
-                                                      strict=True)])
+    cells = np.array(
+        [
+            [
+                "" if count == 0 else _share(value) if normalize else f"{count:d}"
+                for count, value in zip(count_row, value_row, strict=True)
+            ]
+            for count_row, value_row in zip(counts.to_numpy(), table.to_numpy(), strict=True)
+        ]
+    )
 
     fig = Figure(figsize=(6.6, 5.2), layout="constrained")
     ax = fig.subplots()
-    sns.heatmap(table, ax=ax, cmap="Blues", vmin=0, vmax=1 if normalize else None,
-                annot=cells, fmt="", annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white",
-                square=True,
-                cbar_kws={"label": "share of the prompted row" if normalize else "images"})
+    sns.heatmap(
+        table,
+        ax=ax,
+        cmap="Blues",
+        vmin=0,
+        vmax=1 if normalize else None,
+        annot=cells,
+        fmt="",
+        annot_kws={"fontsize": 8},
+        linewidths=0.5,
+        linecolor="white",
+        square=True,
+        cbar_kws={"label": "share of the prompted row" if normalize else "images"},
+    )
     ax.set_yticklabels([f"{name} (n={totals[name]})" for name in EMOTIONS], rotation=0)
     ax.set_xticklabels(EMOTIONS, rotation=35, ha="right")
     for tick, name in zip(ax.get_yticklabels(), EMOTIONS, strict=True):
@@ -161,8 +200,11 @@ def prompted_vs_annotated(data: FERData, normalize: bool = True) -> Figure:
     for tick, name in zip(ax.get_xticklabels(), EMOTIONS, strict=True):
         tick.set_color(EMOTION_COLOURS[name])
     agree = np.trace(counts.to_numpy()) / counts.to_numpy().sum()
-    ax.set_title(f"Does the face show the prompted emotion?\n{agree:.0%} of {int(both.sum())} "
-                 "images sit on the diagonal (annotation = prompt)", fontsize=10)
+    ax.set_title(
+        f"Does the face show the prompted emotion?\n{agree:.0%} of {int(both.sum())} "
+        "images sit on the diagonal (annotation = prompt)",
+        fontsize=10,
+    )
     ax.set_xlabel("annotated expression (what raters saw)")
     ax.set_ylabel("prompted emotion (folder)")
     return fig
@@ -190,34 +232,80 @@ def va_scatter(data: FERData, by: By = "expression", ellipses: bool = True) -> F
     _draw_circumplex(ax)
     missing = np.array([label is None for label in labels], dtype=bool)
     if missing.any():
-        ax.scatter(valence[missing], arousal[missing], s=10, color=_UNLABELLED_COLOUR,
-                   alpha=0.6, edgecolors="none", label=f"{UNLABELLED} (n={missing.sum()})",
-                   clip_on=False)
+        ax.scatter(
+            valence[missing],
+            arousal[missing],
+            s=10,
+            color=_UNLABELLED_COLOUR,
+            alpha=0.6,
+            edgecolors="none",
+            label=f"{UNLABELLED} (n={missing.sum()})",
+            clip_on=False,
+        )
     for name in EMOTIONS:
         mask = labels == name
         if not mask.any():
             continue
         colour = EMOTION_COLOURS[name]
         v, a = valence[mask], arousal[mask]
-        ax.scatter(v, a, s=14, color=colour, alpha=0.55, edgecolors="none",
-                   label=f"{name} (n={mask.sum()})", clip_on=False)
+        ax.scatter(
+            v,
+            a,
+            s=14,
+            color=colour,
+            alpha=0.55,
+            edgecolors="none",
+            label=f"{name} (n={mask.sum()})",
+            clip_on=False,
+        )
         if ellipses and mask.sum() >= 3:
             for n_std, style in ((1, "-"), (2, "--")):
-                ax.add_patch(covariance_ellipse(v, a, n_std, edgecolor=colour, linestyle=style,
-                                                linewidth=1.6))
-            ax.plot(v.mean(), a.mean(), marker="X", markersize=9, color=colour,
-                    markeredgecolor="black", linestyle="none")
+                ax.add_patch(
+                    covariance_ellipse(
+                        v, a, n_std, edgecolor=colour, linestyle=style, linewidth=1.6
+                    )
+                )
+            ax.plot(
+                v.mean(),
+                a.mean(),
+                marker="X",
+                markersize=9,
+                color=colour,
+                markeredgecolor="black",
+                linestyle="none",
+            )
 
     handles, _ = ax.get_legend_handles_labels()
     if ellipses:
-        handles += [Line2D([], [], color="0.3", linestyle="-", label="1σ ellipse (~39%)"),
-                    Line2D([], [], color="0.3", linestyle="--", label="2σ ellipse (~86%)"),
-                    Line2D([], [], color="0.3", marker="X", linestyle="none", markersize=8,
-                           markeredgecolor="black", label="class mean")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False,
-              fontsize=8, title=_BY_TEXT[by], title_fontsize=8, markerscale=1.6)
-    ax.set_title(f"Valence–arousal plane, {len(frame)} images by {_BY_TEXT[by]}\n"
-                 "emotions are overlapping regions of one continuous space", fontsize=10)
+        handles += [
+            Line2D([], [], color="0.3", linestyle="-", label="1σ ellipse (~39%)"),
+            Line2D([], [], color="0.3", linestyle="--", label="2σ ellipse (~86%)"),
+            Line2D(
+                [],
+                [],
+                color="0.3",
+                marker="X",
+                linestyle="none",
+                markersize=8,
+                markeredgecolor="black",
+                label="class mean",
+            ),
+        ]
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+        frameon=False,
+        fontsize=8,
+        title=_BY_TEXT[by],
+        title_fontsize=8,
+        markerscale=1.6,
+    )
+    ax.set_title(
+        f"Valence–arousal plane, {len(frame)} images by {_BY_TEXT[by]}\n"
+        "emotions are overlapping regions of one continuous space",
+        fontsize=10,
+    )
     return fig
 
 
@@ -231,8 +319,14 @@ def covariance_ellipse(x: np.ndarray, y: np.ndarray, n_std: float, **kwargs) -> 
     radii = n_std * np.sqrt(np.clip(eigenvalues, 0.0, None))
     major = eigenvectors[:, 1]
     angle = float(np.degrees(np.arctan2(major[1], major[0])))
-    return Ellipse((float(np.mean(x)), float(np.mean(y))), width=2 * radii[1],
-                   height=2 * radii[0], angle=angle, fill=False, **kwargs)
+    return Ellipse(
+        (float(np.mean(x)), float(np.mean(y))),
+        width=2 * radii[1],
+        height=2 * radii[0],
+        angle=angle,
+        fill=False,
+        **kwargs,
+    )
 
 
 def _draw_circumplex(ax: Axes) -> None:
@@ -241,10 +335,23 @@ def _draw_circumplex(ax: Axes) -> None:
     ax.plot(np.cos(theta), np.sin(theta), color="0.82", linewidth=1, zorder=0)
     ax.axhline(0, color="0.85", linewidth=0.8, zorder=0)
     ax.axvline(0, color="0.85", linewidth=0.8, zorder=0)
-    for x, y, word in ((0.97, 0.97, "excited"), (-0.97, 0.97, "tense / afraid"),
-                       (-0.97, -0.97, "sad / bored"), (0.97, -0.97, "calm / content")):
-        ax.text(x, y, word, ha="right" if x > 0 else "left", va="top" if y > 0 else "bottom",
-                fontsize=8, color="0.55", style="italic", zorder=0)
+    for x, y, word in (
+        (0.97, 0.97, "excited"),
+        (-0.97, 0.97, "tense / afraid"),
+        (-0.97, -0.97, "sad / bored"),
+        (0.97, -0.97, "calm / content"),
+    ):
+        ax.text(
+            x,
+            y,
+            word,
+            ha="right" if x > 0 else "left",
+            va="top" if y > 0 else "bottom",
+            fontsize=8,
+            color="0.55",
+            style="italic",
+            zorder=0,
+        )
     ax.set_xlim(-1, 1)
     ax.set_ylim(-1, 1)
     ax.set_aspect("equal")
@@ -266,23 +373,43 @@ def va_marginals(data: FERData, by: By = "expression") -> Figure:
     frame = data.frame
     if frame.empty:
         return _message_figure(f"Dataset {data.name!r} has no images to plot.")
-    table = pd.DataFrame({"valence": frame["valence"].to_numpy(dtype=float),
-                          "arousal": frame["arousal"].to_numpy(dtype=float),
-                          "emotion": emotion_labels(data, by).to_numpy()})
+    table = pd.DataFrame(
+        {
+            "valence": frame["valence"].to_numpy(dtype=float),
+            "arousal": frame["arousal"].to_numpy(dtype=float),
+            "emotion": emotion_labels(data, by).to_numpy(),
+        }
+    )
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     axes = fig.subplots(1, 2, sharey=False)
     drawn: set[str] = set()
-    for ax, column, xlabel in zip(axes, ("valence", "arousal"), (_VALENCE_LABEL, _AROUSAL_LABEL),
-                                  strict=True):
+    for ax, column, xlabel in zip(
+        axes, ("valence", "arousal"), (_VALENCE_LABEL, _AROUSAL_LABEL), strict=True
+    ):
         values = table[column]
         # bins centred on multiples of 0.1: DiffusionFER's labels are quantised to that grid
-        sns.histplot(x=values, bins=np.linspace(-1.05, 1.05, 22), stat="density", color="0.85",
-                     edgecolor="white", ax=ax)
+        sns.histplot(
+            x=values,
+            bins=np.linspace(-1.05, 1.05, 22),
+            stat="density",
+            color="0.85",
+            edgecolor="white",
+            ax=ax,
+        )
         curves = [name for name in EMOTIONS if _can_kde(values[table["emotion"] == name])]
         if curves:
-            sns.kdeplot(data=table[table["emotion"].isin(curves)], x=column, hue="emotion",
-                        hue_order=curves, palette=EMOTION_COLOURS, common_norm=False,
-                        clip=(-1, 1), linewidth=1.4, legend=False, ax=ax)
+            sns.kdeplot(
+                data=table[table["emotion"].isin(curves)],
+                x=column,
+                hue="emotion",
+                hue_order=curves,
+                palette=EMOTION_COLOURS,
+                common_norm=False,
+                clip=(-1, 1),
+                linewidth=1.4,
+                legend=False,
+                ax=ax,
+            )
         if _can_kde(values):
             sns.kdeplot(x=values, color="black", linewidth=2.2, clip=(-1, 1), ax=ax)
         drawn.update(curves)
@@ -296,17 +423,33 @@ def va_marginals(data: FERData, by: By = "expression") -> Figure:
     handles: list[Patch | Line2D] = [
         Patch(color="0.85", label=f"all images (n={len(table)}), histogram"),
         Line2D([], [], color="black", linewidth=2.2, label="all images (density)"),
-        *(Line2D([], [], color=EMOTION_COLOURS[name], linewidth=1.4, label=name)
-          for name in present if name in drawn),
+        *(
+            Line2D([], [], color=EMOTION_COLOURS[name], linewidth=1.4, label=name)
+            for name in present
+            if name in drawn
+        ),
     ]
     skipped = [name for name in present if name not in drawn]
     if skipped:
-        handles.append(Line2D([], [], linestyle="none",
-                              label="too few images for a curve:\n" + ", ".join(skipped)))
-    axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False,
-                   fontsize=8, title=_BY_TEXT[by], title_fontsize=8)
-    fig.suptitle(f"Where each {_BY_TEXT[by]} sits on valence and on arousal "
-                 "(each coloured curve has area 1)", fontsize=10)
+        handles.append(
+            Line2D(
+                [], [], linestyle="none", label="too few images for a curve:\n" + ", ".join(skipped)
+            )
+        )
+    axes[1].legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+        frameon=False,
+        fontsize=8,
+        title=_BY_TEXT[by],
+        title_fontsize=8,
+    )
+    fig.suptitle(
+        f"Where each {_BY_TEXT[by]} sits on valence and on arousal "
+        "(each coloured curve has area 1)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -326,14 +469,18 @@ def identity_counts(data: FERData) -> Figure:
     """
     frame = data.frame
     if not frame["identity"].notna().any():
-        return _message_figure(f"No identities in dataset {data.name!r}: every identity is "
-                               "missing.\nIts splits were drawn per file, so one person could "
-                               "appear in both train and test.")
-    counts = (pd.crosstab(frame["identity"], frame["split"])
-              .reindex(columns=list(SPLITS), fill_value=0))
+        return _message_figure(
+            f"No identities in dataset {data.name!r}: every identity is "
+            "missing.\nIts splits were drawn per file, so one person could "
+            "appear in both train and test."
+        )
+    counts = pd.crosstab(frame["identity"], frame["split"]).reindex(
+        columns=list(SPLITS), fill_value=0
+    )
     home = counts.to_numpy().argmax(axis=1)  # the split holding most of each person's images
-    order = sorted(range(len(counts)), key=lambda i: (home[i], -counts.iloc[i].sum(),
-                                                      str(counts.index[i])))
+    order = sorted(
+        range(len(counts)), key=lambda i: (home[i], -counts.iloc[i].sum(), str(counts.index[i]))
+    )
     counts = counts.iloc[order]
     n = len(counts)
 
@@ -344,8 +491,14 @@ def identity_counts(data: FERData) -> Figure:
     for split in SPLITS:
         heights = counts[split].to_numpy()
         people = int((heights > 0).sum())
-        ax.bar(x, heights, bottom=bottom, color=SPLIT_COLOURS[split], width=0.8,
-               label=f"{split} ({people} people, {int(heights.sum())} images)")
+        ax.bar(
+            x,
+            heights,
+            bottom=bottom,
+            color=SPLIT_COLOURS[split],
+            width=0.8,
+            label=f"{split} ({people} people, {int(heights.sum())} images)",
+        )
         bottom += heights
     if n <= 60:
         ax.set_xticks(x, [str(name) for name in counts.index], rotation=90, fontsize=7)
@@ -354,12 +507,20 @@ def identity_counts(data: FERData) -> Figure:
     ax.set_xlim(-0.6, n - 0.4)
     ax.set_xlabel(f"identity ({n} people)")
     ax.set_ylabel("images")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8,
-              title="split", title_fontsize=8)
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        frameon=False,
+        fontsize=8,
+        title="split",
+        title_fontsize=8,
+    )
     shared = int(((counts > 0).sum(axis=1) > 1).sum())
-    verdict = ("every person is in exactly one split,\nso val/test faces are unseen in training"
-               if shared == 0 else
-               f"{shared} people appear in more than one split:\ntheir faces leak into testing")
+    verdict = (
+        "every person is in exactly one split,\nso val/test faces are unseen in training"
+        if shared == 0
+        else f"{shared} people appear in more than one split:\ntheir faces leak into testing"
+    )
     unassigned = int(frame["identity"].isna().sum())
     if unassigned:
         verdict += f"\n({unassigned} images have no identity and are not shown)"
@@ -376,8 +537,9 @@ def split_counts(data: FERData, by: By = "expression") -> Figure:
     frame = data.frame
     labels = emotion_labels(data, by).fillna(UNLABELLED)
     order = list(EMOTIONS) + ([UNLABELLED] if (labels == UNLABELLED).any() else [])
-    counts = (pd.crosstab(labels, frame["split"])
-              .reindex(index=order, columns=list(SPLITS), fill_value=0))
+    counts = pd.crosstab(labels, frame["split"]).reindex(
+        index=order, columns=list(SPLITS), fill_value=0
+    )
 
     fig = Figure(figsize=(7.2, 4.0), layout="constrained")
     ax = fig.subplots()
@@ -385,8 +547,14 @@ def split_counts(data: FERData, by: By = "expression") -> Figure:
     bottom = np.zeros(len(order))
     for split in SPLITS:
         heights = counts[split].to_numpy()
-        ax.bar(x, heights, bottom=bottom, color=SPLIT_COLOURS[split], width=0.7,
-               label=f"{split} ({int(heights.sum())})")
+        ax.bar(
+            x,
+            heights,
+            bottom=bottom,
+            color=SPLIT_COLOURS[split],
+            width=0.7,
+            label=f"{split} ({int(heights.sum())})",
+        )
         bottom += heights
     for xi, total in zip(x, bottom, strict=True):
         ax.text(xi, total, f"{int(total)}", ha="center", va="bottom", fontsize=8)
@@ -396,10 +564,19 @@ def split_counts(data: FERData, by: By = "expression") -> Figure:
     ax.set_ylim(0, max(1.0, bottom.max()) * 1.12)
     ax.set_xlabel(_BY_TEXT[by])
     ax.set_ylabel("images")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8,
-              title="split (images)", title_fontsize=8)
-    ax.set_title(f"Images per {_BY_TEXT[by]} and split ({len(frame)} images)\n"
-                 "rare classes are hard to learn and noisy to evaluate", fontsize=10)
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        frameon=False,
+        fontsize=8,
+        title="split (images)",
+        title_fontsize=8,
+    )
+    ax.set_title(
+        f"Images per {_BY_TEXT[by]} and split ({len(frame)} images)\n"
+        "rare classes are hard to learn and noisy to evaluate",
+        fontsize=10,
+    )
     return fig
 
 
@@ -412,9 +589,19 @@ def _message_figure(message: str) -> Figure:
     return fig
 
 
-__all__ = ["EMOTION_COLOURS", "SPLIT_COLOURS", "UNLABELLED", "covariance_ellipse",
-           "emotion_labels", "identity_counts", "prompted_vs_annotated", "sample_grid",
-           "split_counts", "va_marginals", "va_scatter"]
+__all__ = [
+    "EMOTION_COLOURS",
+    "SPLIT_COLOURS",
+    "UNLABELLED",
+    "covariance_ellipse",
+    "emotion_labels",
+    "identity_counts",
+    "prompted_vs_annotated",
+    "sample_grid",
+    "split_counts",
+    "va_marginals",
+    "va_scatter",
+]
 
 
 def as_jpeg(fig: Figure, dpi: int = 80, quality: int = 85):

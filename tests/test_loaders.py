@@ -164,15 +164,19 @@ def test_identity_comes_from_the_folder_above_the_class_folders(tiny_synth, tmp_
     shutil.copytree(tiny_synth, tmp_path, dirs_exist_ok=True)
     sheet = tmp_path / "DiffusionEmotion_S" / "dataset_sheet.csv"
     frame = pd.read_csv(sheet).drop(columns=["identity", "split"])
-    bare = frame.assign(subDirectory_filePath=frame["subDirectory_filePath"].str.split("/").str[-2:]
-                        .str.join("/"))
+    bare = frame.assign(
+        subDirectory_filePath=frame["subDirectory_filePath"].str.split("/").str[-2:].str.join("/")
+    )
     bare.to_csv(sheet, index=False)
     data = load_diffusionfer(tmp_path)
     assert data.frame["identity"].isna().all()  # "angry/x.png" names an emotion, not a person
     assert set(data.frame["split"]) == {"train", "val", "test"}
-    per_person = frame.assign(subDirectory_filePath=[
-        f"person{i % 4}/cropped/{p.split('/')[-2]}/{p.split('/')[-1]}"
-        for i, p in enumerate(frame["subDirectory_filePath"])])
+    per_person = frame.assign(
+        subDirectory_filePath=[
+            f"person{i % 4}/cropped/{p.split('/')[-2]}/{p.split('/')[-1]}"
+            for i, p in enumerate(frame["subDirectory_filePath"])
+        ]
+    )
     per_person.to_csv(sheet, index=False)
     data = load_diffusionfer(tmp_path)
     assert data.frame["identity"].nunique() == 4

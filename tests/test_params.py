@@ -76,3 +76,12 @@ def test_notebooks_declare_only_registered_parameters_with_matching_defaults():
         assert set(declared) <= set(PARAMETERS), nb.name
         for name, default in declared.items():
             assert ast.literal_eval(default) == PARAMETERS[name].default, (nb.name, name)
+
+
+def test_booleans_are_not_numbers_and_unions_accept_each_member():
+    from ferlib.params import validate
+
+    with pytest.raises(ParameterError, match="image_size"):
+        validate({"image_size": True})
+    assert validate({"pretrained": False, "lr": 1}) == {"pretrained": False, "lr": 1}
+    assert validate({"pretrained": "weights/alexnet.pth"})["pretrained"].endswith(".pth")

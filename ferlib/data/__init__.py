@@ -54,6 +54,22 @@ def load_dataset(
     return cache_images(data, image_size) if image_size else data
 
 
+def load_from_config(config: dict) -> FERData:
+    """The dataset a run configuration names, decoded into the tensor store."""
+    from ..synthetic import SynthConfig
+
+    synth = SynthConfig(
+        seed=config["seed"],
+        identities=config["identities"],
+        per_class=config["per_class"],
+        size=config["synth_size"],
+        identity_bias=float(config["identity_bias"]),
+    )
+    return load_dataset(
+        config["dataset"], config["data_dir"], image_size=config["image_size"], synth=synth
+    )
+
+
 __all__ = [
     "COLUMNS",
     "DATASETS",
@@ -65,6 +81,7 @@ __all__ = [
     "cache_images",
     "download_diffusionfer",
     "load_dataset",
+    "load_from_config",
     "load_diffusionfer",
     "load_va_csv",
     "make_loader",

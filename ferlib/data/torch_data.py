@@ -7,7 +7,7 @@ measure what the store saves (``ferlib bench``) and for data too large to hold i
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms.functional import pil_to_tensor
 
 from .cache import store_size
@@ -60,14 +60,27 @@ def make_loader(
     decode: bool = False,
     num_workers: int = 0,
     seed: int = 0,
+    distributed: tuple[int, int] | None = None,
 ) -> DataLoader:
-    """A loader with the project's conventions: shuffled and ``drop_last`` for training only."""
+    """A loader with the project's conventions: shuffled and ``drop_last`` for training only.
+
+    ``distributed=(rank, world_size)`` shards the training data with a ``DistributedSampler``
+    (call ``loader.sampler.set_epoch(epoch)`` each epoch). The shuffling generator is
+    ``loader.generator``; checkpoints save its state so a resumed run draws the same batches.
+    """
     dataset = (DecodingVADataset if decode else CachedVADataset)(data, image_size, train)
     generator = torch.Generator().manual_seed(seed)
+    sampler = None
+    if distributed is not None and train:
+        rank, world = distributed
+        sampler = DistributedSampler(
+            dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train,
+        shuffle=train and sampler is None,
+        sampler=sampler,
         drop_last=train,
         num_workers=num_workers,
         generator=generator,

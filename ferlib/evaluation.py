@@ -1,0 +1,50 @@
+"""Evaluate a model on a whole split: predictions gathered once, metrics computed globally."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+
+from .data.transforms import normalize
+from .metrics import VAMetrics
+
+
+def to_model_input(
+    images: torch.Tensor, device: torch.device, channels_last: bool = False
+) -> torch.Tensor:
+    """uint8 batch from a loader -> normalised float batch on ``device``."""
+    x = normalize(images.to(device, non_blocking=True))
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.no_grad()
+def predict_loader(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predictions, targets), each N×2 float64 on the CPU, in loader order.
+
+    The model is put in ``eval()`` for the pass and returned to the mode it was in.
+    """
+    was_training = model.training
+    model.eval()
+    preds, targets = [], []
+    try:
+        for images, y, _ in loader:
+            out = model(to_model_input(images, device, channels_last))[0]
+            preds.append(out.float().cpu())
+            targets.append(y)
+    finally:
+        model.train(was_training)
+    if not preds:
+        raise ValueError("evaluation split is empty")
+    return torch.cat(preds).double(), torch.cat(targets).double()
+
+
+def evaluate(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool = False
+) -> dict[str, float]:
+    """The project metrics (RMSE, PCC, CCC, SAGR for V and A, and mean CCC) on ``loader``."""
+    preds, targets = predict_loader(model, loader, device, channels_last)
+    metric = VAMetrics()
+    metric.update(preds, targets)
+    return metric.compute()

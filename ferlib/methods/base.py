@@ -1,0 +1,133 @@
+"""What a method is: its modules, its update for one batch, and its optimizers.
+
+The trainer (``ferlib.trainer``) owns everything else: data, device, seeding, evaluation,
+checkpoints, logging. A method that needs several optimizer steps per batch (CAF's critic and
+adversarial steps) takes them inside ``training_step`` with ``backward_and_step``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, MultiStepLR
+
+from ..models import VAModel, build_model
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; raised before any optimizer step uses it."""
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return module.module if hasattr(module, "module") else module
+
+
+class Method:
+    """Base class: the shared VA model, Adam optimizers and per-iteration MultiStepLR."""
+
+    name = "method"
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self.model: nn.Module = build_model(
+            config["backbone"],
+            config["head"],
+            pretrained=config["pretrained"],
+            width=config["width"],
+            dropout=config["dropout"],
+        )
+        self.optimizers: dict[str, Optimizer] = {}
+        self.schedulers: dict[str, LRScheduler] = {}
+        self.device = torch.device("cpu")
+        self.use_amp = False
+        self.scaler = torch.amp.GradScaler("cuda", enabled=False)
+
+    # --- modules -------------------------------------------------------------------------
+    @property
+    def core(self) -> VAModel:
+        """The VA model without any DDP wrapper: trunk + head, all that inference needs."""
+        return unwrap(self.model)
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every module with trainable state, by name (checkpoints store each)."""
+        return {"model": self.model}
+
+    def train_mode(self) -> None:
+        for module in self.modules().values():
+            module.train()
+
+    def eval_mode(self) -> None:
+        for module in self.modules().values():
+            module.eval()
+
+    def to(self, device: torch.device, channels_last: bool = False) -> Method:
+        self.device = device
+        fmt = torch.channels_last if channels_last else torch.preserve_format
+        for module in self.modules().values():
+            module.to(device=device, memory_format=fmt)
+        return self
+
+    def wrap_ddp(self, device_ids: list[int] | None) -> None:
+        """Wrap every trainable module in DistributedDataParallel (gradients averaged)."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        self.model = DDP(self.model, device_ids=device_ids)
+
+    # --- optimisation --------------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters per optimizer; the Baseline trains trunk and head with one Adam each."""
+        return {
+            "trunk": list(self.core.trunk.parameters()),
+            "head": list(self.core.head.parameters()),
+        }
+
+    def build_optimizers(self) -> None:
+        cfg = self.config
+        self.optimizers = {
+            name: torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg["betas"]))
+            for name, params in self.param_groups().items()
+        }
+        self.schedulers = {
+            name: MultiStepLR(opt, milestones=list(cfg["milestones"]), gamma=cfg["gamma"])
+            for name, opt in self.optimizers.items()
+        }
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.use_amp:
+            return torch.autocast(device_type=self.device.type, dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def backward_and_step(self, loss: torch.Tensor, optimizer_names: tuple[str, ...]) -> None:
+        """Zero (``set_to_none``), backpropagate and step the named optimizers, in order.
+
+        A non-finite loss raises before anything is stepped, so the weights stay good.
+        """
+        if not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLossError(f"{self.name}: loss is {loss.item()}")
+        for name in optimizer_names:
+            self.optimizers[name].zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        for name in optimizer_names:
+            self.scaler.step(self.optimizers[name])
+        self.scaler.update()
+
+    def step_schedulers(self) -> None:
+        """Once per iteration, after the optimizers (the authors' code had it the other way)."""
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+
+    def training_step(
+        self, images: torch.Tensor, targets: torch.Tensor, iteration: int
+    ) -> dict[str, float]:
+        """One update on one batch; returns the losses to log (``loss`` is required)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """(valence, arousal) for a batch: trunk + head only, as at deployment."""
+        return self.core(images)[0]

@@ -1,0 +1,51 @@
+"""Models: trunk (image -> h) + VA head (h -> ŷ, z), shared by all four methods.
+
+At inference every method is ``VAModel`` only; method-specific modules live with the methods.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from .backbones import BACKBONES, build_backbone, check_choice
+from .heads import HEADS, VAHead
+
+
+class VAModel(nn.Module):
+    """``trunk`` then ``head``; ``forward`` returns (ŷ (B, 2), z (B, latent)).
+
+    ``config`` holds the build arguments (JSON-able) so a checkpoint is state_dict + config.
+    """
+
+    def __init__(self, trunk: nn.Module, head: VAHead, config: dict | None = None) -> None:
+        super().__init__()
+        self.trunk, self.head = trunk, head
+        self.config = dict(config or {})
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """h = trunk(x), the feature that CAF's critic reads."""
+        return self.trunk(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.trunk(x))
+
+
+def build_model(
+    backbone: str = "small_cnn",
+    head: str = "bottleneck",
+    pretrained: bool | str | os.PathLike = False,
+    width: int = 1,
+    dropout: float = 0.5,
+) -> VAModel:
+    """A fresh ``VAModel``; defaults are the CPU-quick model (small_cnn + bottleneck, 165,346)."""
+    check_choice(head, HEADS, "head")  # fail before building a (possibly large) trunk
+    trunk = build_backbone(backbone, pretrained=pretrained, width=width)
+    va_head = VAHead(trunk.out_features, kind=head, dropout=dropout)
+    config = {"backbone": backbone, "head": head, "width": width, "dropout": dropout}
+    return VAModel(trunk, va_head, config)
+
+
+__all__ = ["BACKBONES", "HEADS", "VAHead", "VAModel", "build_backbone", "build_model"]

@@ -1,0 +1,216 @@
+import json
+import math
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+from ferlib import checkpoint as ckpt
+from ferlib.data import load_dataset
+from ferlib.methods import build_method
+from ferlib.params import resolve_config
+from ferlib.trainer import TrainingDivergedError, fit_or_load, train
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tiny_synth, tmp_path_factory):
+    from ferlib.data import cache_images
+
+    data = load_dataset("synthetic", tiny_synth)
+    return cache_images(data, 64, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def config(tiny_synth):
+    return resolve_config(
+        None,
+        {
+            "dataset": "synthetic",
+            "data_dir": str(tiny_synth),
+            "epochs": 4,
+            "batch_size": 8,
+            "eval_batch_size": 16,
+            "milestones": [5, 8],
+            "gamma": 0.5,
+        },
+    )
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_is_bit_identical(config, tiny_data, tmp_path):
+    straight = train(config, tmp_path / "straight", data=tiny_data, progress=False)
+
+    def crash_after_second_epoch(epoch, row):
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(
+            config,
+            tmp_path / "resumed",
+            data=tiny_data,
+            progress=False,
+            callbacks=[crash_after_second_epoch],
+        )
+    assert ckpt.load(tmp_path / "resumed" / ckpt.LAST)["epoch"] == 1
+    resumed = train(config, tmp_path / "resumed", data=tiny_data, progress=False)
+    assert len(resumed.history) == config["epochs"]
+    for key in ("rmse_v", "rmse_a", "ccc_v", "ccc_a", "pcc_v", "sagr_a"):
+        assert resumed.metrics[key] == straight.metrics[key], key
+    assert resumed.metrics["final_weight_digests"] == straight.metrics["final_weight_digests"]
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in straight.history]
+
+
+def test_outputs_and_best_checkpoint_selection(config, tiny_data, tmp_path):
+    result = train(config, tmp_path, data=tiny_data, progress=False)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in (
+        "rmse_v",
+        "rmse_a",
+        "pcc_v",
+        "pcc_a",
+        "ccc_v",
+        "ccc_a",
+        "sagr_v",
+        "sagr_a",
+        "train_seconds",
+        "images_per_s",
+    ):
+        assert key in metrics
+    history = result.history
+    best = max(range(len(history)), key=lambda i: history[i]["val_ccc_mean"])
+    assert metrics["best_epoch"] == best + 1
+    saved = ckpt.load(tmp_path / ckpt.BEST)
+    assert saved["epoch"] == best and set(saved["modules"]) == {"model"}
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(lines) == 1 + config["epochs"] and lines[0].startswith("epoch,iteration,lr")
+
+
+def test_learning_rate_follows_the_milestones(config, tiny_data, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "lr_scheduler.step() before optimizer.step()"
+        result = train(config, tmp_path, data=tiny_data, progress=False)
+    for row in result.history:
+        passed = sum(row["iteration"] >= m for m in config["milestones"])
+        assert row["lr"] == pytest.approx(config["lr"] * config["gamma"] ** passed)
+
+
+def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(
+    config, tiny_data, tmp_path, monkeypatch
+):
+    import ferlib.methods.baseline as baseline
+
+    calls = {"n": 0}
+    real = baseline.Baseline.loss
+
+    def poisoned(self, pred, targets):
+        calls["n"] += 1
+        loss = real(self, pred, targets)
+        return loss * float("nan") if calls["n"] > 7 else loss
+
+    monkeypatch.setattr(baseline.Baseline, "loss", poisoned)
+    with pytest.raises(TrainingDivergedError, match=r"loss is nan at epoch 3.*last\.pt"):
+        train(config, tmp_path, data=tiny_data, progress=False)
+    state = ckpt.load(tmp_path / ckpt.LAST)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in state["modules"]["model"].values())
+
+
+def test_fit_or_load_does_not_retrain_a_finished_run(config, tiny_data, tmp_path, monkeypatch):
+    first = fit_or_load(config, tmp_path, data=tiny_data, progress=False)
+    assert first.trained
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained a finished run")
+
+    import ferlib.trainer as trainer
+
+    monkeypatch.setattr(trainer, "train", no_training)
+    again = fit_or_load(config, tmp_path, data=tiny_data, progress=False)
+    assert not again.trained and again.metrics == first.metrics
+    for a, b in zip(
+        again.model.state_dict().values(), first.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    with pytest.raises(AssertionError, match="retrained"):
+        fit_or_load({**config, "lr": 0.01}, tmp_path, data=tiny_data, progress=False)
+
+
+def test_resume_refuses_another_configuration(config, tiny_data, tmp_path):
+    train({**config, "epochs": 1}, tmp_path, data=tiny_data, progress=False)
+    with pytest.raises(ValueError, match="different configuration"):
+        train({**config, "epochs": 1, "lr": 0.5}, tmp_path, data=tiny_data, progress=False)
+
+
+def test_same_seed_same_losses(config, tiny_data):
+    def losses():
+        torch.manual_seed(config["seed"])
+        method = build_method(config)
+        method.build_optimizers()
+        x = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+        y = torch.rand(8, 2, generator=torch.Generator().manual_seed(2)) * 2 - 1
+        return [method.training_step(x, y, i)["loss"] for i in range(5)]
+
+    assert losses() == losses()
+
+
+def test_one_step_moves_every_parameter_and_modes_are_restored(config, tiny_data):
+    from ferlib.data import make_loader
+    from ferlib.evaluation import evaluate
+
+    torch.manual_seed(0)
+    method = build_method(config)
+    method.build_optimizers()
+    before = {k: v.clone() for k, v in method.core.state_dict().items()}
+    x, y = torch.randn(8, 3, 64, 64), torch.rand(8, 2) * 2 - 1
+    method.training_step(x, y, 0)
+    for key, value in method.core.state_dict().items():
+        assert not torch.equal(value, before[key]), f"{key} did not move"
+    loader = make_loader(tiny_data.subset("val"), 64, 16, train=False)
+    first = evaluate(method.core, loader, torch.device("cpu"))
+    assert all(m.training for m in method.core.modules())
+    second = evaluate(method.core, loader, torch.device("cpu"))
+    assert first == second or all(
+        (math.isnan(first[k]) and math.isnan(second[k])) or first[k] == second[k] for k in first
+    )
+
+
+def test_ddp_two_processes_finish_with_identical_weights(config, tmp_path):
+    cfg = {**config, "epochs": 2}
+    params = tmp_path / "ddp.yaml"
+    import yaml
+
+    params.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29517",
+            "-m",
+            "ferlib",
+            "train",
+            "--params",
+            str(params),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    digests = metrics["final_weight_digests"]
+    assert metrics["world_size"] == 2 and len(digests) == 2 and digests[0] == digests[1]
+    assert proc.stdout.count("test CCC") == 1  # rank 0 alone reports
