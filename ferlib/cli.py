@@ -46,15 +46,33 @@ def _cmd_data_report(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
-    from .data import load_dataset
+    from .data import load_from_config
+    from .params import parse_set, resolve_config
 
-    data = load_dataset(args.dataset, args.data_dir, image_size=args.image_size)
-    result = run_bench(data, args.image_size, args.batch_size)
+    overrides = parse_set(args.set)
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    if args.dataset is not None:
+        overrides["dataset"] = args.dataset
+    config = resolve_config(args.params, overrides)
+    data = load_from_config(config)
+    result = run_bench(data, config, args.backbones, steps=args.steps)
     if args.json:
         print(json.dumps(result, indent=1))
-    else:
-        for key, value in result.items():
+        return 0
+    for key, value in result.items():
+        if key != "backbones":
             print(f"{key:<30} {value}")
+    print(
+        f"{'backbone':<20} {'train/s loader':>15} {'train/s staged':>15} {'share':>6} "
+        f"{'infer/s':>10}"
+    )
+    for name, r in result["backbones"].items():
+        print(
+            f"{name:<20} {r['train_images_per_s_loader']:>15.1f} "
+            f"{r['train_images_per_s_prestaged']:>15.1f} {r['loader_share_of_prestaged']:>6.2f}"
+            f" {r['inference_images_per_s']:>10.1f}"
+        )
     return 0
 
 
@@ -81,20 +99,22 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .params import parse_set, resolve_config
-    from .trainer import train
+    from .paths import display_path
+    from .trainer import run_dir, train
 
     overrides = parse_set(args.set)
     if args.method:
         overrides["method"] = args.method
     config = resolve_config(args.params, overrides)
-    result = train(config, args.out, progress=not args.no_progress)
+    out = args.out or run_dir(config)
+    result = train(config, out, progress=not args.no_progress)
     m = result.metrics
     if int(os.environ.get("RANK", "0")) == 0:
         print(
             f"{config['method']} on {config['dataset']}: test CCC v {m['ccc_v']:.3f} "
             f"a {m['ccc_a']:.3f}, RMSE v {m['rmse_v']:.3f} a {m['rmse_a']:.3f} "
             f"(best epoch {m['best_epoch']}, {m['train_seconds']:.0f} s training, "
-            f"{m['images_per_s']:.0f} images/s) -> {args.out}"
+            f"{m['images_per_s']:.0f} images/s) -> {display_path(out)}"
         )
     return 0
 
@@ -152,6 +172,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if rows or not skipped else 1
 
 
+def _cmd_results(args: argparse.Namespace) -> int:
+    from .analysis import collect_runs, results_markdown, summarize_runs
+    from .paths import outputs_home
+
+    runs = collect_runs(args.root or outputs_home() / "runs")
+    if runs.empty:
+        print(
+            f"ferlib results: no metrics.json under {args.root or 'outputs/runs'}", file=sys.stderr
+        )
+        return 1
+    summary = summarize_runs(runs)
+    if args.format == "csv":
+        print(summary.to_csv(index=False), end="")
+    else:
+        print(results_markdown(summary))
+    return 0
+
+
 def _cmd_check_env(args: argparse.Namespace) -> int:
     from .envcheck import main
 
@@ -187,9 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-names", type=int, default=5, help="file names shown per reason")
     p.set_defaults(func=_cmd_data_report)
 
-    p = sub.add_parser("bench", help="throughput figures (loader from cache vs PNG decode)")
-    data_args(p)
-    p.add_argument("--batch-size", type=int, default=64)
+    p = sub.add_parser("bench", help="throughput: loader (cache vs decode), train and inference")
+    p.add_argument("--params", default="quick", help="params profile (resolution, batch size)")
+    p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
+    p.add_argument("--dataset", choices=DATASETS, default=None)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--backbones", nargs="*", default=None, help="backbones to time (default: the profile's)"
+    )
+    p.add_argument("--steps", type=int, default=10, help="timed training steps per backbone")
+    p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("notebooks", help="run the course notebooks with papermill")
@@ -209,7 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=None, help="baseline (default: the profile's)")
     p.add_argument("--params", default="quick", help="params profile name or YAML path")
     p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
-    p.add_argument("--out", required=True, help="output folder (resumes if it holds last.pt)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default outputs/runs/<dataset>/<method>/<hash>/seed<k>);"
+        " resumes if it holds last.pt",
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     p.set_defaults(func=_cmd_train)
 
@@ -227,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="image files or folders")
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("results", help="results table (mean ± std over seeds) from metrics.json")
+    p.add_argument("--root", default=None, help="runs folder (default outputs/runs)")
+    p.add_argument("--format", choices=("md", "csv"), default="md")
+    p.set_defaults(func=_cmd_results)
 
     p = sub.add_parser("check-env", help="one [OK]/[FAIL] line per requirement")
     p.set_defaults(func=_cmd_check_env)

@@ -56,6 +56,7 @@ def check_dependencies() -> Check:
         "pretrainedmodels",
         "papermill",
         "ipykernel",
+        "ipywidgets",
     )
     missing = []
     for name in names:

@@ -25,6 +25,7 @@ class Parameter:
     default: Any
     kind: type | tuple[type, ...]
     help: str
+    run: bool = True  # part of a training run's configuration (False: notebook-only)
 
 
 PARAMETERS: dict[str, Parameter] = {
@@ -59,6 +60,10 @@ PARAMETERS: dict[str, Parameter] = {
     "amp": Parameter(True, bool, "mixed precision and channels-last on CUDA (ignored on CPU)"),
     "wandb": Parameter(False, bool, "log to Weights & Biases (offline unless WANDB_MODE says)"),
     "num_workers": Parameter(0, int, "DataLoader workers (0: the tensor store is fast enough)"),
+    "methods": Parameter(
+        ["baseline"], list, "methods compared by the evaluation notebook", run=False
+    ),
+    "n_boot": Parameter(1000, int, "bootstrap resamples for confidence intervals", run=False),
 }
 
 
@@ -137,10 +142,11 @@ def parameters_for(
 
 
 def defaults() -> dict[str, Any]:
-    """Every registered parameter at its default (copies: lists are mutable)."""
+    """Every run parameter at its default (copies: lists are mutable)."""
     return {
         k: (list(p.default) if isinstance(p.default, list) else p.default)
         for k, p in PARAMETERS.items()
+        if p.run
     }
 
 
@@ -152,4 +158,15 @@ def resolve_config(
     if profile is not None:
         config.update(load_profile(profile))
     config.update(validate(dict(overrides or {}), "overrides"))
-    return config
+    # notebook-only settings (which methods to compare, bootstrap size) never enter a run's
+    # configuration, so they cannot change its identity
+    return {k: v for k, v in config.items() if PARAMETERS[k].run}
+
+
+def config_from(namespace: dict[str, Any], **fixed: Any) -> dict[str, Any]:
+    """A run configuration from a notebook's variables (its parameters cell), plus ``fixed``.
+
+    Only registered names are picked up, so the notebook and ``ferlib train`` agree on meaning.
+    """
+    picked = {k: v for k, v in namespace.items() if k in PARAMETERS and not k.startswith("_")}
+    return resolve_config(None, {**picked, **fixed})

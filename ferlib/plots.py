@@ -372,7 +372,7 @@ def va_marginals(data: FERData, by: By = "expression") -> Figure:
     """
     frame = data.frame
     if frame.empty:
-        return _message_figure(f"Dataset {data.name!r} has no images to plot.")
+        return message_figure(f"Dataset {data.name!r} has no images to plot.")
     table = pd.DataFrame(
         {
             "valence": frame["valence"].to_numpy(dtype=float),
@@ -469,7 +469,7 @@ def identity_counts(data: FERData) -> Figure:
     """
     frame = data.frame
     if not frame["identity"].notna().any():
-        return _message_figure(
+        return message_figure(
             f"No identities in dataset {data.name!r}: every identity is "
             "missing.\nIts splits were drawn per file, so one person could "
             "appear in both train and test."
@@ -487,19 +487,13 @@ def identity_counts(data: FERData) -> Figure:
     fig = Figure(figsize=(float(np.clip(3.5 + 0.14 * n, 6.5, 12)), 3.8), layout="constrained")
     ax = fig.subplots()
     x = np.arange(n)
-    bottom = np.zeros(n)
-    for split in SPLITS:
-        heights = counts[split].to_numpy()
-        people = int((heights > 0).sum())
-        ax.bar(
-            x,
-            heights,
-            bottom=bottom,
-            color=SPLIT_COLOURS[split],
-            width=0.8,
-            label=f"{split} ({people} people, {int(heights.sum())} images)",
-        )
-        bottom += heights
+    _stacked_split_bars(
+        ax,
+        x,
+        counts,
+        0.8,
+        lambda split, h: f"{split} ({int((h > 0).sum())} people, {int(h.sum())} images)",
+    )
     if n <= 60:
         ax.set_xticks(x, [str(name) for name in counts.index], rotation=90, fontsize=7)
     else:
@@ -544,18 +538,7 @@ def split_counts(data: FERData, by: By = "expression") -> Figure:
     fig = Figure(figsize=(7.2, 4.0), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(order))
-    bottom = np.zeros(len(order))
-    for split in SPLITS:
-        heights = counts[split].to_numpy()
-        ax.bar(
-            x,
-            heights,
-            bottom=bottom,
-            color=SPLIT_COLOURS[split],
-            width=0.7,
-            label=f"{split} ({int(heights.sum())})",
-        )
-        bottom += heights
+    bottom = _stacked_split_bars(ax, x, counts, 0.7, lambda split, h: f"{split} ({int(h.sum())})")
     for xi, total in zip(x, bottom, strict=True):
         ax.text(xi, total, f"{int(total)}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, order, rotation=30, ha="right")
@@ -580,7 +563,26 @@ def split_counts(data: FERData, by: By = "expression") -> Figure:
     return fig
 
 
-def _message_figure(message: str) -> Figure:
+def _stacked_split_bars(
+    ax: Axes, x: np.ndarray, counts: pd.DataFrame, width: float, label
+) -> np.ndarray:
+    """One bar per row of ``counts``, stacked by split column; returns the bar tops."""
+    bottom = np.zeros(len(x))
+    for split in SPLITS:
+        heights = counts[split].to_numpy()
+        ax.bar(
+            x,
+            heights,
+            bottom=bottom,
+            color=SPLIT_COLOURS[split],
+            width=width,
+            label=label(split, heights),
+        )
+        bottom += heights
+    return bottom
+
+
+def message_figure(message: str) -> Figure:
     """A small figure holding only a centred message (for data a figure cannot show)."""
     fig = Figure(figsize=(6.5, 1.8), layout="constrained")
     ax = fig.subplots()
@@ -595,7 +597,9 @@ __all__ = [
     "UNLABELLED",
     "covariance_ellipse",
     "emotion_labels",
+    "as_jpeg",
     "identity_counts",
+    "message_figure",
     "prompted_vs_annotated",
     "sample_grid",
     "split_counts",

@@ -9,6 +9,7 @@ progress and optional wandb logging. A method only says how to update on one bat
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from .distributed import DistInfo, barrier, gather_strings, init_distributed, we
 from .evaluation import evaluate, to_model_input
 from .methods import Method, NonFiniteLossError, build_method, unwrap
 from .metrics import zero_label_share
+from .paths import outputs_home
 from .seeding import rng_state, seed_everything, set_rng_state
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -81,8 +83,8 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         self.callbacks = callbacks or []
         seed_everything(self.config["seed"])
+        self.method: Method = build_method(self.config)  # bad names fail before data loads
         self.data = data if data is not None else load_from_config(self.config)
-        self.method: Method = build_method(self.config)
         self.method.to(self.device, channels_last=self.fast_cuda)
         self.method.use_amp = self.fast_cuda
         self.method.scaler = torch.amp.GradScaler("cuda", enabled=self.fast_cuda)
@@ -163,19 +165,13 @@ class Trainer:
         self.start_epoch, self.iteration = state["epoch"] + 1, state["iteration"]
 
     # --- the loop ------------------------------------------------------------------------
-    def _train_epoch(self, epoch: int) -> tuple[float, int, float]:
+    def _train_epoch(self, epoch: int, bar) -> tuple[float, int, float]:
         loader = self.loaders["train"]
         if self.dist.enabled:
             loader.sampler.set_epoch(epoch)
         self.method.train_mode()
         total, batches, seen, start = 0.0, 0, 0, time.perf_counter()
-        bar = tqdm(
-            loader,
-            desc=f"epoch {epoch + 1}/{self.config['epochs']}",
-            leave=False,
-            disable=not self.progress,
-        )
-        for images, targets, _ in bar:
+        for images, targets, _ in loader:
             x = to_model_input(images, self.device, self.fast_cuda)
             y = targets.to(self.device, non_blocking=True)
             try:
@@ -190,15 +186,24 @@ class Trainer:
             total += logs["loss"]
             batches += 1
             seen += len(images) * self.dist.world_size
-            bar.set_postfix(loss=f"{logs['loss']:.4f}")
+            bar.update(1)
         return total / max(batches, 1), seen, time.perf_counter() - start
 
     def fit(self) -> TrainResult:
         self._resume()
         cfg, wandb_run = self.config, self._wandb()
         patience = cfg["early_stopping"]
+        per_epoch = len(self.loaders["train"])
+        bar = tqdm(
+            total=cfg["epochs"] * per_epoch,
+            initial=self.start_epoch * per_epoch,
+            desc=f"{self.method.name} {cfg['backbone']}",
+            unit="it",
+            mininterval=1.0,
+            disable=not self.progress,
+        )
         for epoch in range(self.start_epoch, cfg["epochs"]):
-            loss, seen, seconds = self._train_epoch(epoch)
+            loss, seen, seconds = self._train_epoch(epoch, bar)
             val = evaluate(self.method.core, self.loaders["val"], self.device, self.fast_cuda)
             self.method.train_mode()
             improved = val["ccc_mean"] > self.best["ccc_mean"]
@@ -214,6 +219,7 @@ class Trainer:
                 **{f"val_{k}": v for k, v in val.items() if k != "n"},
             }
             self.history.append(row)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", val_ccc=f"{val['ccc_mean']:.3f}")
             if self.dist.is_main:
                 if improved:
                     ckpt.save(
@@ -235,6 +241,7 @@ class Trainer:
                 callback(epoch, row)
             if patience and epoch - self.best["epoch"] >= patience:
                 break
+        bar.close()
         return self._finish(wandb_run)
 
     def _finish(self, wandb_run) -> TrainResult:
@@ -281,6 +288,17 @@ class Trainer:
         )
 
 
+def run_dir(config: dict[str, Any], root: str | os.PathLike[str] | None = None) -> Path:
+    """Where a configuration's run lives: ``outputs/runs/<dataset>/<method>/<hash>/seed<k>``.
+
+    Seeds of one configuration share the ``<hash>`` folder, so results group by it.
+    """
+    rest = {k: v for k, v in config.items() if k != "seed"}
+    digest = hashlib.sha1(_config_key(rest).encode()).hexdigest()[:10]
+    base = Path(root) if root is not None else outputs_home() / "runs"
+    return base / config["dataset"] / config["method"] / digest / f"seed{config['seed']}"
+
+
 def train(config: dict[str, Any], out_dir: str | os.PathLike[str], **kwargs) -> TrainResult:
     """Train (resuming from ``out_dir/last.pt`` when it holds the same configuration)."""
     return Trainer(config, out_dir, **kwargs).fit()
@@ -301,3 +319,32 @@ def fit_or_load(config: dict[str, Any], out_dir: str | os.PathLike[str], **kwarg
             history = [{k: float(v) for k, v in row.items()} for row in history]
             return TrainResult(out_dir, model, config, metrics, history, trained=False)
     return train(config, out_dir, **kwargs)
+
+
+DATA_KEYS = (
+    "dataset",
+    "data_dir",
+    "image_size",
+    "identities",
+    "per_class",
+    "synth_size",
+    "identity_bias",
+)
+"""The parameters that decide which images a run saw and how they were split."""
+
+
+def matching_runs(
+    config: dict[str, Any], method: str, root: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Finished runs of ``method`` on the same data as ``config`` (every seed and setting).
+
+    The evaluation notebook compares what has been trained; it does not need to know each run's
+    training parameters, only that it saw the same images and splits.
+    """
+    base = Path(root) if root is not None else outputs_home() / "runs"
+    found = []
+    for metrics in sorted((base / config["dataset"] / method).glob("*/seed*/metrics.json")):
+        run_config = json.loads(metrics.read_text()).get("config", {})
+        if all(run_config.get(k) == config.get(k) for k in DATA_KEYS):
+            found.append(metrics.parent)
+    return found

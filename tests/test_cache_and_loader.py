@@ -72,3 +72,13 @@ def test_subset_keeps_images_aligned(data, tmp_path):
     assert torch.equal(test.images, stored.images[torch.from_numpy(rows)])
     with pytest.raises(ValueError, match="unknown split"):
         stored.subset("dev")
+
+
+def test_fast_normalize_matches_torchvision():
+    from torchvision.transforms import v2
+
+    from ferlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    reference = v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)(v2.ToDtype(torch.float32, scale=True)(x))
+    assert torch.allclose(normalize(x), reference, atol=1e-5)

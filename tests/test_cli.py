@@ -53,24 +53,29 @@ def test_data_report_errors_are_one_clear_line(tmp_path, capsys):
     assert str(tmp_path) in err and "dataset_sheet.csv" in err
 
 
-def test_bench_reports_loader_figures(tiny_synth, capsys):
-    assert (
-        main(
-            [
-                "bench",
-                "--dataset",
-                "synthetic",
-                "--data-dir",
-                str(tiny_synth),
-                "--batch-size",
-                "4",
-                "--json",
-            ]
-        )
-        == 0
-    )
+def test_bench_reports_loader_and_model_figures(tiny_synth, capsys):
+    argv = [
+        "bench",
+        "--params",
+        "ci",
+        "--dataset",
+        "synthetic",
+        "--data-dir",
+        str(tiny_synth),
+        "--set",
+        "batch_size=4",
+        "--steps",
+        "2",
+        "--json",
+    ]
+    assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["loader_cached_images_per_s"] > 0 and result["loader_decode_images_per_s"] > 0
+    figures = result["backbones"]["small_cnn"]
+    assert figures["train_images_per_s_loader"] > 0 and figures["inference_images_per_s"] > 0
+    assert figures["loader_share_of_prestaged"] == pytest.approx(
+        figures["train_images_per_s_loader"] / figures["train_images_per_s_prestaged"], rel=1e-2
+    )
     assert result["peak_rss_mib"] > 0
 
 
@@ -119,3 +124,112 @@ def test_unknown_choices_list_the_valid_ones(argv, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert "choose from" in capsys.readouterr().err
+
+
+@pytest.fixture
+def trained(tiny_synth, tmp_path_factory):
+    """A two-epoch Baseline on the tiny SyntheticFER, through the CLI."""
+    out = tmp_path_factory.mktemp("run")
+    argv = [
+        "train",
+        "--params",
+        "ci",
+        "--set",
+        f"data_dir={tiny_synth}",
+        "epochs=2",
+        "batch_size=8",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    return out, tiny_synth
+
+
+def test_train_writes_checkpoint_metrics_and_history(trained):
+    out, _ = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("rmse_v", "rmse_a", "pcc_v", "pcc_a", "ccc_v", "ccc_a", "sagr_v", "sagr_a"):
+        assert isinstance(metrics[key], float)
+    assert metrics["train_seconds"] > 0 and metrics["images_per_s"] > 0
+    assert (out / "checkpoint.pt").is_file() and (out / "history.csv").is_file()
+
+
+def test_evaluate_reproduces_the_training_test_metrics(trained, capsys):
+    out, data_dir = trained
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out / "checkpoint.pt"), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    trained_metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["ccc_v"] == pytest.approx(trained_metrics["ccc_v"], abs=1e-12)
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(out / "checkpoint.pt"),
+                "--split",
+                "all",
+                "--dataset",
+                "synthetic",
+                "--data-dir",
+                str(data_dir),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["n"] == 42
+    assert main(["evaluate", "--checkpoint", str(out / "checkpoint.pt")]) == 0
+    assert re.search(r"valence +RMSE [\d.]+ +PCC", capsys.readouterr().out)
+
+
+def test_predict_reports_and_skips_non_images(trained, tmp_path, capsys):
+    out, data_dir = trained
+    folder = data_dir / "DiffusionEmotion_S" / "cropped" / "happy"
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    capsys.readouterr()
+    code = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(out / "checkpoint.pt"),
+            str(folder),
+            str(tmp_path / "notes.txt"),
+            str(tmp_path / "broken.png"),
+            "--format",
+            "json",
+        ]
+    )
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert code == 0 and len(rows) == len(list(folder.glob("*.png")))
+    assert all(set(r) == {"path", "valence", "arousal"} for r in rows)
+    assert "notes.txt: not an image file" in captured.err and "broken.png" in captured.err
+
+
+def test_results_table_from_runs(trained, capsys):
+    out, _ = trained
+    capsys.readouterr()
+    assert main(["results", "--root", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| method") and "| baseline |" in table
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "--method", "nope", "--out", "x"],
+            "unknown method 'nope'; choose from baseline",
+        ),
+        (["train", "--set", "backbone=vgg", "--out", "x"], "unknown backbone 'vgg'; choose one of"),
+        (["train", "--set", "lrate=0.1", "--out", "x"], "unknown parameter 'lrate'; valid:"),
+    ],
+)
+def test_train_rejects_unknown_choices_in_one_line(argv, message, capsys, tmp_path):
+    argv = [a if a != "x" else str(tmp_path / "x") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -214,3 +214,15 @@ def test_ddp_two_processes_finish_with_identical_weights(config, tmp_path):
     digests = metrics["final_weight_digests"]
     assert metrics["world_size"] == 2 and len(digests) == 2 and digests[0] == digests[1]
     assert proc.stdout.count("test CCC") == 1  # rank 0 alone reports
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(config, tiny_data, tmp_path):
+    frozen = {**config, "lr": 0.0, "early_stopping": 1, "epochs": 5}  # nothing can improve
+    result = train(frozen, tmp_path, data=tiny_data, progress=False)
+    assert len(result.history) == 2 and result.metrics["best_epoch"] == 1
+
+
+def test_wandb_logging_is_optional_and_offline(config, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    result = train({**config, "epochs": 1, "wandb": True}, tmp_path, data=tiny_data, progress=False)
+    assert result.metrics["epochs_run"] == 1
