@@ -323,6 +323,7 @@ def fit_or_load(config: dict[str, Any], out_dir: str | os.PathLike[str], **kwarg
 
 DATA_KEYS = (
     "dataset",
+    "data_seed",
     "data_dir",
     "image_size",
     "identities",

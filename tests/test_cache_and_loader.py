@@ -82,3 +82,27 @@ def test_fast_normalize_matches_torchvision():
     x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
     reference = v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)(v2.ToDtype(torch.float32, scale=True)(x))
     assert torch.allclose(normalize(x), reference, atol=1e-5)
+
+
+def test_batched_augmentation_crops_and_flips_each_sample_on_its_own():
+    from ferlib.data.transforms import random_crop_flip
+
+    torch.manual_seed(0)
+    batch = torch.randint(0, 256, (64, 3, 12, 12), dtype=torch.uint8)
+    out = random_crop_flip(batch, 8)
+    assert out.shape == (64, 3, 8, 8) and out.dtype == torch.uint8
+    windows, flipped = set(), 0
+    for src, crop in zip(batch, out, strict=True):
+        found = [
+            (t, x, f)
+            for t in range(5)
+            for x in range(5)
+            for f in (False, True)
+            if torch.equal(
+                crop, src[:, t : t + 8, x : x + 8].flip(-1) if f else src[:, t : t + 8, x : x + 8]
+            )
+        ]
+        assert found, "crop is not a window of its own image"
+        windows.add(found[0][:2])
+        flipped += found[0][2]
+    assert len(windows) > 10 and 15 < flipped < 49  # offsets and flips differ per sample

@@ -59,7 +59,7 @@ def load_from_config(config: dict) -> FERData:
     from ..synthetic import SynthConfig
 
     synth = SynthConfig(
-        seed=config["seed"],
+        seed=config["data_seed"],
         identities=config["identities"],
         per_class=config["per_class"],
         size=config["synth_size"],

@@ -13,7 +13,7 @@ from torchvision.transforms.functional import pil_to_tensor
 from .cache import store_size
 from .images import fit_square, read_rgb
 from .records import FERData
-from .transforms import eval_transform, train_transform
+from .transforms import eval_transform, random_crop_flip, train_transform
 
 
 def _targets(data: FERData) -> torch.Tensor:
@@ -21,12 +21,17 @@ def _targets(data: FERData) -> torch.Tensor:
 
 
 class CachedVADataset(Dataset):
-    """Samples from the in-memory uint8 store, augmented as tensors."""
+    """Samples from the in-memory uint8 store, augmented as tensors.
+
+    The DataLoader fetches whole batches through ``__getitems__`` (one gather, one batched
+    augmentation) instead of one ``__getitem__`` call per image.
+    """
 
     def __init__(self, data: FERData, image_size: int, train: bool):
         if data.images is None:
             raise ValueError("data has no tensor store; call ferlib.data.cache_images first")
         self.images, self.targets = data.images, _targets(data)
+        self.size, self.train = image_size, train
         self.transform = train_transform(image_size) if train else eval_transform(image_size)
 
     def __len__(self) -> int:
@@ -34,6 +39,16 @@ class CachedVADataset(Dataset):
 
     def __getitem__(self, i: int):
         return self.transform(self.images[i]), self.targets[i], i
+
+    def __getitems__(self, indices: list[int]):
+        index = torch.as_tensor(indices)
+        batch = self.images[index]
+        batch = random_crop_flip(batch, self.size) if self.train else self.transform(batch)
+        return batch, self.targets[index], index
+
+
+def _already_batched(batch):
+    return batch
 
 
 class DecodingVADataset(Dataset):
@@ -85,4 +100,5 @@ def make_loader(
         num_workers=num_workers,
         generator=generator,
         persistent_workers=num_workers > 0,
+        collate_fn=None if decode else _already_batched,
     )
