@@ -308,6 +308,8 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
         row: dict[str, Any] = {}
         for key in (*GROUP_KEYS, "seed", "epochs"):
             row[key] = config.get(key, from_path.get(key))
+        if row["dataset"] != "synthetic":
+            row["identity_bias"] = None  # a SyntheticFER setting; meaningless for real data
         for key in (*METRIC_KEYS, "ccc_mean", "train_seconds", "images_per_s"):
             row[key] = _number(metrics.get(key))
         row["device"] = metrics.get("device")
