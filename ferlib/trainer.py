@@ -206,7 +206,8 @@ class Trainer:
             loss, seen, seconds = self._train_epoch(epoch, bar)
             val = evaluate(self.method.core, self.loaders["val"], self.device, self.fast_cuda)
             self.method.train_mode()
-            improved = val["ccc_mean"] > self.best["ccc_mean"]
+            # the first epoch always counts, so a best checkpoint exists even if CCC is NaN
+            improved = self.best["epoch"] < 0 or val["ccc_mean"] > self.best["ccc_mean"]
             if improved:
                 self.best = {"ccc_mean": val["ccc_mean"], "epoch": epoch}
             row = {

@@ -226,3 +226,29 @@ def test_wandb_logging_is_optional_and_offline(config, tiny_data, tmp_path, monk
     monkeypatch.setenv("WANDB_MODE", "disabled")
     result = train({**config, "epochs": 1, "wandb": True}, tmp_path, data=tiny_data, progress=False)
     assert result.metrics["epochs_run"] == 1
+
+
+def test_loss_falls_on_a_fixed_batch_within_20_steps(config):
+    torch.manual_seed(0)
+    method = build_method(config)
+    method.build_optimizers()
+    x = torch.randn(32, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    y = torch.rand(32, 2, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    losses = [method.training_step(x, y, i)["loss"] for i in range(20)]
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5  # baseline.md §9.5: the loss falls
+
+
+def test_without_dropout_32_samples_are_overfitted(config):
+    """baseline.md §9.5: MSE < 0.01 within 300 steps (small_cnn, lr 1e-3, dropout 0)."""
+    torch.manual_seed(0)
+    method = build_method({**config, "dropout": 0.0, "milestones": []})
+    method.build_optimizers()
+    x = torch.randn(32, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    y = torch.rand(32, 2, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    for step in range(300):
+        method.training_step(x, y, step)
+        with torch.no_grad():
+            mse = torch.mean((method.core(x)[0] - y) ** 2).item()
+        if mse < 0.01:
+            break
+    assert mse < 0.01, f"MSE {mse:.4f} after 300 steps"
