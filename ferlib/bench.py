@@ -55,22 +55,23 @@ def model_throughput(
     method.use_amp = fast
     method.scaler = torch.amp.GradScaler("cuda", enabled=fast)
     method.build_optimizers()
-    bs, size = config["batch_size"], config["image_size"]
-    loader = make_loader(data, size, bs, train=True, num_workers=config["num_workers"])
+    bs = config["batch_size"]
+    loader = method.train_loader(data)
+    method.prepare(data)
     batches = itertools.cycle(loader)
 
     def run(get_batch, n: int) -> float:
         _sync(device)
         start = time.perf_counter()
         for i in range(n):
-            x, y = get_batch()
-            method.training_step(x, y, i)
+            x, y, index = get_batch()
+            method.training_step(x, y, i, index)
         _sync(device)
         return n * bs / (time.perf_counter() - start)
 
     def from_loader():
-        images, y, _ = next(batches)
-        return to_model_input(images, device, fast), y.to(device)
+        images, y, index = next(batches)
+        return to_model_input(images, device, fast), y.to(device), index
 
     staged = from_loader()
     run(from_loader, warmup)

@@ -100,17 +100,9 @@ class Trainer:
     def _loaders(self) -> dict[str, torch.utils.data.DataLoader]:
         cfg, size = self.config, self.config["image_size"]
         dist = (self.dist.rank, self.dist.world_size) if self.dist.enabled else None
-        loaders = {
-            "train": make_loader(
-                self.data.subset("train"),
-                size,
-                cfg["batch_size"],
-                train=True,
-                num_workers=cfg["num_workers"],
-                seed=cfg["seed"],
-                distributed=dist,
-            )
-        }
+        train = self.data.subset("train")
+        loaders = {"train": self.method.train_loader(train, dist)}
+        self.method.prepare(train)
         for split in ("val", "test"):
             loaders[split] = make_loader(
                 self.data.subset(split), size, cfg["eval_batch_size"], train=False
@@ -167,15 +159,16 @@ class Trainer:
     # --- the loop ------------------------------------------------------------------------
     def _train_epoch(self, epoch: int, bar) -> tuple[float, int, float]:
         loader = self.loaders["train"]
-        if self.dist.enabled:
-            loader.sampler.set_epoch(epoch)
+        for sampler in (loader.sampler, loader.batch_sampler):
+            if hasattr(sampler, "set_epoch"):  # DistributedSampler, or a method's own sampler
+                sampler.set_epoch(epoch)
         self.method.train_mode()
         total, batches, seen, start = 0.0, 0, 0, time.perf_counter()
-        for images, targets, _ in loader:
+        for images, targets, index in loader:
             x = to_model_input(images, self.device, self.fast_cuda)
             y = targets.to(self.device, non_blocking=True)
             try:
-                logs = self.method.training_step(x, y, self.iteration)
+                logs = self.method.training_step(x, y, self.iteration, index)
             except NonFiniteLossError as err:
                 raise TrainingDivergedError(
                     f"{err} at epoch {epoch + 1}, iteration {self.iteration}; the last good "

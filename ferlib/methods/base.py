@@ -14,7 +14,9 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, MultiStepLR
+from torch.utils.data import DataLoader
 
+from ..data import FERData, make_loader
 from ..models import VAModel, build_model
 
 
@@ -121,10 +123,36 @@ class Method:
         for scheduler in self.schedulers.values():
             scheduler.step()
 
+    # --- data hooks ----------------------------------------------------------------------
+    def train_loader(self, data: FERData, distributed: tuple[int, int] | None = None) -> DataLoader:
+        """The training loader (random batches, ``drop_last``); a method that needs another
+        sampler (ELIM's identity-aware P×K batches) overrides this. Resume restores
+        ``loader.generator``, so a custom sampler must draw from it."""
+        cfg = self.config
+        return make_loader(
+            data,
+            cfg["image_size"],
+            cfg["batch_size"],
+            train=True,
+            num_workers=cfg["num_workers"],
+            seed=cfg["seed"],
+            distributed=distributed,
+        )
+
+    def prepare(self, train: FERData) -> None:
+        """Called once with the training split before the first step (e.g. identity tables)."""
+
     def training_step(
-        self, images: torch.Tensor, targets: torch.Tensor, iteration: int
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        iteration: int,
+        index: torch.Tensor | None = None,
     ) -> dict[str, float]:
-        """One update on one batch; returns the losses to log (``loss`` is required)."""
+        """One update on one batch; returns the losses to log (``loss`` is required).
+
+        ``index`` holds the batch's row numbers in the training split given to ``prepare``.
+        """
         raise NotImplementedError
 
     @torch.no_grad()

@@ -19,7 +19,11 @@ class Baseline(Method):
         return sup_loss(pred.float(), targets, self.config["sup_loss"])
 
     def training_step(
-        self, images: torch.Tensor, targets: torch.Tensor, iteration: int
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        iteration: int,
+        index: torch.Tensor | None = None,
     ) -> dict[str, float]:
         with self.autocast():
             pred, _ = self.model(images)
