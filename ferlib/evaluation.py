@@ -18,26 +18,33 @@ def to_model_input(
 
 
 @torch.no_grad()
-def predict_loader(
+def model_outputs(
     model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predictions, targets), each N×2 float64 on the CPU, in loader order.
-
-    The model is put in ``eval()`` for the pass and returned to the mode it was in.
-    """
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(predictions N×2, latents N×D, targets N×2) on the CPU in loader order (float64 for the
+    predictions and targets). The model is in ``eval()`` for the pass, then back in its mode."""
     was_training = model.training
     model.eval()
-    preds, targets = [], []
+    preds, latents, targets = [], [], []
     try:
         for images, y, _ in loader:
-            out = model(to_model_input(images, device, channels_last))[0]
+            out, z = model(to_model_input(images, device, channels_last))
             preds.append(out.float().cpu())
+            latents.append(z.float().cpu())
             targets.append(y)
     finally:
         model.train(was_training)
     if not preds:
         raise ValueError("evaluation split is empty")
-    return torch.cat(preds).double(), torch.cat(targets).double()
+    return torch.cat(preds).double(), torch.cat(latents), torch.cat(targets).double()
+
+
+def predict_loader(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predictions, targets), each N×2 float64 on the CPU, in loader order."""
+    preds, _, targets = model_outputs(model, loader, device, channels_last)
+    return preds, targets
 
 
 def evaluate(

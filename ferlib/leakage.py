@@ -1,0 +1,96 @@
+"""Identity leakage: how much a model's latent says about *who* is in the image.
+
+Two views, computed the same way for every method on test people the model never saw:
+
+- **probe accuracy**: a linear classifier (multinomial logistic regression) is fitted on the frozen
+  latents z of half of each test person's images and asked to name the person of the other half.
+  Lower is more person-invariant; ``chance`` is 1 / number of people.
+- **error spread**: the standard deviation over people of each person's mean absolute error. A
+  model that reads resting faces as affect is much worse on some people than on others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def _probe_split(identities: np.ndarray, train_share: float, seed: int) -> np.ndarray:
+    """Boolean mask of probe-training rows: ``train_share`` of each person's images."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(identities), dtype=bool)
+    for person in np.unique(identities):
+        rows = rng.permutation(np.flatnonzero(identities == person))
+        mask[rows[: max(1, int(round(train_share * len(rows))))]] = True
+    return mask
+
+
+def identity_probe(
+    latents: torch.Tensor | np.ndarray,
+    identities: Sequence[str],
+    train_share: float = 0.5,
+    seed: int = 0,
+    steps: int = 200,
+    weight_decay: float = 1e-3,
+) -> dict[str, float]:
+    """Held-out accuracy of a linear identity classifier on standardised latents."""
+    names = np.asarray([str(i) for i in identities])
+    people, labels = np.unique(names, return_inverse=True)
+    if len(people) < 2:
+        raise ValueError("identity probe needs at least two identities")
+    z = torch.as_tensor(np.asarray(latents), dtype=torch.float64)
+    fit = _probe_split(names, train_share, seed)
+    mean, std = z[fit].mean(0), z[fit].std(0).clamp_min(1e-6)
+    z = (z - mean) / std
+    y = torch.as_tensor(labels)
+    generator = torch.Generator().manual_seed(seed)
+    probe = torch.nn.Linear(z.shape[1], len(people), dtype=torch.float64)
+    with torch.no_grad():
+        probe.weight.normal_(0, 0.01, generator=generator)
+        probe.bias.zero_()
+    optimizer = torch.optim.LBFGS(probe.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+    train_x, train_y = z[torch.as_tensor(fit)], y[torch.as_tensor(fit)]
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(probe(train_x), train_y)
+        loss = loss + weight_decay * probe.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    held = torch.as_tensor(~fit)
+    with torch.no_grad():
+        accuracy = (probe(z[held]).argmax(1) == y[held]).double().mean().item()
+    return {
+        "probe_accuracy": accuracy,
+        "chance": 1 / len(people),
+        "identities": len(people),
+        "probe_test_images": int(held.sum()),
+    }
+
+
+def error_spread(frame: pd.DataFrame, preds: np.ndarray) -> dict[str, float]:
+    """Standard deviation over identities of the per-identity mean absolute error (V and A)."""
+    from .analysis import per_group_error
+
+    table = per_group_error(frame, preds, by="identity")
+    return {
+        "mae_spread_v": float(table["mae_v"].std(ddof=0)),
+        "mae_spread_a": float(table["mae_a"].std(ddof=0)),
+    }
+
+
+def identity_leakage(
+    frame: pd.DataFrame, preds: np.ndarray, latents: torch.Tensor, seed: int = 0
+) -> dict[str, float]:
+    """Both leakage views for one model on one split (``frame`` rows aligned with the outputs)."""
+    if frame["identity"].isna().all():
+        raise ValueError("identity leakage needs identities; this split has none")
+    return {
+        **identity_probe(latents, list(frame["identity"]), seed=seed),
+        **error_spread(frame, preds),
+    }
