@@ -44,12 +44,9 @@ def load_model(path: str | os.PathLike[str]) -> tuple[VAModel, dict[str, Any]]:
     """The trained VA model (trunk + head, eval mode) and the config it was trained with."""
     blob = load(path)
     config = blob["config"]
-    model = build_model(
-        config["backbone"],
-        config["head"],
-        pretrained=False,
-        width=config["width"],
-        dropout=config["dropout"],
-    )
+    shape = blob.get("model_config") or {
+        k: config[k] for k in ("backbone", "head", "width", "dropout")
+    }
+    model = build_model(**shape, pretrained=False)  # weights come from the checkpoint
     model.load_state_dict(blob["modules"]["model"])
     return model.eval(), config

@@ -222,6 +222,7 @@ class Trainer:
                             "config": cfg,
                             "epoch": epoch,
                             "modules": {"model": self.method.core.state_dict()},
+                            "model_config": self.method.core.config,
                             "val_metrics": val,
                         },
                         self.out_dir / ckpt.BEST,

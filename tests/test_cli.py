@@ -74,7 +74,7 @@ def test_bench_reports_loader_and_model_figures(tiny_synth, capsys):
     figures = result["backbones"]["small_cnn"]
     assert figures["train_images_per_s_loader"] > 0 and figures["inference_images_per_s"] > 0
     assert figures["loader_share_of_prestaged"] == pytest.approx(
-        figures["train_images_per_s_loader"] / figures["train_images_per_s_prestaged"], rel=1e-2
+        figures["train_images_per_s_loader"] / figures["train_images_per_s_prestaged"], rel=0.05
     )
     assert result["peak_rss_mib"] > 0
 

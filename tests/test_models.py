@@ -72,7 +72,14 @@ def test_model_forward_and_features():
     assert isinstance(model, VAModel)
     assert y.shape == (4, 2) and z.shape == (4, 512)
     assert model.features(x).shape == (4, 512)
-    assert model.config == dict(backbone="small_cnn", head="bottleneck", width=1, dropout=0.5)
+    assert model.config == dict(
+        backbone="small_cnn", head="bottleneck", width=1, dropout=0.5, hidden=None, latent=None
+    )
+    resized = build_model(**{**model.config, "hidden": 32, "latent": 8})
+    rebuilt = build_model(**resized.config)  # a checkpoint's model_config rebuilds the shape
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in resized.state_dict().items()
+    }
 
 
 # --- 2. parameter counts ---------------------------------------------------------------------

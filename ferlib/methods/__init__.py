@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .avce import AVCE
 from .base import Method, NonFiniteLossError, unwrap
 from .baseline import Baseline
+from .caf import CAF
+from .elim import ELIM
 
-METHODS: dict[str, type[Method]] = {"baseline": Baseline}
+METHODS: dict[str, type[Method]] = {"baseline": Baseline, "caf": CAF, "avce": AVCE, "elim": ELIM}
 
 
 def build_method(config: dict[str, Any]) -> Method:
@@ -17,4 +20,13 @@ def build_method(config: dict[str, Any]) -> Method:
     return METHODS[name](config)
 
 
-__all__ = ["METHODS", "Baseline", "Method", "NonFiniteLossError", "build_method", "unwrap"]
+__all__ = [
+    "CAF",
+    "ELIM",
+    "METHODS",
+    "Baseline",
+    "Method",
+    "NonFiniteLossError",
+    "build_method",
+    "unwrap",
+]

@@ -39,12 +39,25 @@ def build_model(
     pretrained: bool | str | os.PathLike = False,
     width: int = 1,
     dropout: float = 0.5,
+    hidden: int | None = None,
+    latent: int | None = None,
 ) -> VAModel:
-    """A fresh ``VAModel``; defaults are the CPU-quick model (small_cnn + bottleneck, 165,346)."""
+    """A fresh ``VAModel``; defaults are the CPU-quick model (small_cnn + bottleneck, 165,346).
+
+    ``hidden``/``latent`` resize the head (CAF's regressor is 64→8→2); ``model.config`` records
+    every argument but ``pretrained``, so ``build_model(**model.config)`` rebuilds the same shape.
+    """
     check_choice(head, HEADS, "head")  # fail before building a (possibly large) trunk
     trunk = build_backbone(backbone, pretrained=pretrained, width=width)
-    va_head = VAHead(trunk.out_features, kind=head, dropout=dropout)
-    config = {"backbone": backbone, "head": head, "width": width, "dropout": dropout}
+    va_head = VAHead(trunk.out_features, kind=head, dropout=dropout, latent=latent, hidden=hidden)
+    config = {
+        "backbone": backbone,
+        "head": head,
+        "width": width,
+        "dropout": dropout,
+        "hidden": hidden,
+        "latent": latent,
+    }
     return VAModel(trunk, va_head, config)
 
 

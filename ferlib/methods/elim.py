@@ -1,0 +1,283 @@
+"""ELIM (Kim & Song, NeurIPS 2022): optimal-transport identity matching. Spec: ``methods/elim.md``.
+
+A VA regressor trained on pooled frames partly learns *who* is pictured. ELIM groups each P×K
+batch by identity, matches every target identity's latents to a random reference identity's with
+entropic OT (cosine cost, POT Sinkhorn), and takes the transport cost each target sample pays as
+its detached "ID shift". Shift-normalised target latents then go through the shared VA head with
+an MSE on their own labels, pushing the encoder towards identity-invariant features (§1).
+
+Model mapping onto the shared ``VAModel`` (inference stays trunk + head, D8): f_φ = trunk +
+``head.body`` (z ≥ 0 after its ReLU, so the cosine cost lies in [0, 1]); f_θ = ``head.out``.
+The §2 heads with BatchNorm are not built: checkpoints are rebuilt by ``build_model`` from the
+shared head kinds, so f_θ here is linear and its per-group application (§4.4) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import ot
+import torch
+from torch.optim.lr_scheduler import MultiStepLR
+from torch.utils.data import DataLoader
+
+from ..data import FERData
+from ..data.pk_sampler import identity_codes, pk_loader
+from ..losses import sup_loss
+from ..params import PARAMETERS
+from .base import Method, NonFiniteLossError
+
+logger = logging.getLogger(__name__)
+
+CHOICES = {
+    "elim_sampler": ("pk", "random"),
+    "elim_marginals": ("balanced", "code"),
+    "elim_shift_mode": ("per_sample", "first_sample", "none"),
+}
+AUTHORS_CODE = {  # README decision rule 5: authors_code=True switches every flag (wins over them)
+    "elim_sampler": "random",
+    "elim_marginals": "code",
+    "elim_sinkhorn_iters": 5,
+    "elim_shift_mode": "first_sample",
+}
+CONVERGED_ITERS = 200  # §4.2: fewer iterations mean a fixed count (the code's 5), no stop test
+STOP_THR = 1e-6
+TRUNK_CLIP = 1.0  # §5.6
+NORM_FLOOR = 1e-8  # §4.2 cost
+MASS_EPS = 1e-8  # §4.2 marginals
+RMS_EPS = 1e-6  # §4.3
+
+
+# --- the OT pieces (§4.2–4.5), pure functions so that tests can check each ---------------------
+def cosine_cost(zr: torch.Tensor, zk: torch.Tensor) -> torch.Tensor:
+    """M_ij = 1 − cos(z_iʳ, z_jᵏ), n×m, with every norm floored at 1e-8 (§4.2)."""
+    ur = zr / zr.norm(dim=1, keepdim=True).clamp_min(NORM_FLOOR)
+    uk = zk / zk.norm(dim=1, keepdim=True).clamp_min(NORM_FLOOR)
+    return 1 - ur @ uk.T
+
+
+def ot_marginals(
+    zr: torch.Tensor, zk: torch.Tensor, mode: str = "balanced"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Relevance marginals a_i = max(0, ⟨z_iʳ, z̄ᵏ⟩) + ε, b_j likewise (§4.2).
+
+    ``balanced`` (D2) sums each to 1; ``code`` to n and m, which cannot both hold when n ≠ m.
+    """
+    a = (zr @ zk.mean(0)).clamp_min(0) + MASS_EPS
+    b = (zk @ zr.mean(0)).clamp_min(0) + MASS_EPS
+    a, b = a / a.sum(), b / b.sum()
+    return (a * len(a), b * len(b)) if mode == "code" else (a, b)
+
+
+def sinkhorn_plan(
+    a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, reg: float, iters: int
+) -> torch.Tensor:
+    """POT's entropic plan (kernel exp(−M/reg)); non-convergence is logged, not fatal (§4.2)."""
+    fixed = iters < CONVERGED_ITERS  # the code's 5 iterations: no early stop, no warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = ot.sinkhorn(
+            a, b, cost, reg, numItermax=iters, stopThr=0.0 if fixed else STOP_THR, warn=not fixed
+        )
+    for w in caught:
+        logger.warning("ELIM Sinkhorn: %s", w.message)
+    return plan
+
+
+@torch.no_grad()
+def identity_shift(
+    zr: torch.Tensor,
+    zk: torch.Tensor,
+    reg: float = 0.2,
+    iters: int = CONVERGED_ITERS,
+    marginals: str = "balanced",
+    shift_mode: str = "per_sample",
+) -> torch.Tensor:
+    """The detached ID shift s (m,) of each target sample: κ·Σ_i P_ij·M_ij (§4.2), in float64.
+
+    κ = m for balanced marginals (cost per unit of the sample's own mass), 1 for ``code``; for
+    n = m both give the same s. ``first_sample`` gives every sample s₁ (D3, the code's ``[0]``);
+    ``none`` gives 0 (an RMS-only ablation).
+    """
+    device = torch.device("cpu") if zr.device.type == "mps" else zr.device  # MPS has no float64
+    zr, zk = zr.detach().to(device, torch.float64), zk.detach().to(device, torch.float64)
+    if shift_mode == "none":
+        return torch.zeros(len(zk), dtype=zk.dtype, device=zk.device)
+    cost = cosine_cost(zr, zk)
+    a, b = ot_marginals(zr, zk, marginals)
+    plan = sinkhorn_plan(a, b, cost, reg, iters)
+    kappa = len(zk) if marginals == "balanced" else 1
+    shift = kappa * (plan * cost).sum(0)
+    return shift[:1].expand(len(zk)).clone() if shift_mode == "first_sample" else shift
+
+
+def normalise_rows(z: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """ẑ_j = (z_j − s_j) / (RMS_d(z_j − s_j) + 1e-6) (§4.3); the gradient reaches z only."""
+    centred = z - shift.detach().to(z.device, z.dtype).unsqueeze(1)
+    return centred / (centred.pow(2).mean(1, keepdim=True).sqrt() + RMS_EPS)
+
+
+def warmup_weight(t: int, start: int, end: int) -> float:
+    """w(t): 0 before W1, t/W2 from W1 (a jump to W1/W2), 1 from W2 on (§4.5)."""
+    if t < start:
+        return 0.0
+    return t / end if t < end else 1.0
+
+
+def _mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over samples and both dimensions (§4.4)."""
+    return (pred.float() - target).pow(2).mean()
+
+
+class ELIM(Method):
+    """Step A: L_sup on the batch. Step B (w(t) > 0): OT identity matching loss (§5)."""
+
+    name = "elim"
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__(config)
+        for key, allowed in CHOICES.items():
+            if self.option(key) not in allowed:
+                raise ValueError(f"{key}={self.option(key)!r}; choose from {', '.join(allowed)}")
+        if int(self.option("elim_ids_per_step")) < 2:
+            raise ValueError("elim_ids_per_step must be >= 2: a reference and at least one target")
+        self.identities: torch.Tensor | None = None  # identity code per training row (prepare)
+
+    def option(self, name: str) -> Any:
+        """A parameter's value: the authors' code value under ``elim_authors_code``, else config."""
+        if name in AUTHORS_CODE and self.config.get("elim_authors_code", False):
+            return AUTHORS_CODE[name]
+        return self.config.get(name, PARAMETERS[name].default)
+
+    # --- optimisation ------------------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        """Trunk, latent head (f_φ's end) and VA head f_θ, as in the code's three optimizers."""
+        head = self.core.head
+        return {
+            "trunk": list(self.core.trunk.parameters()),
+            "latent": list(head.body.parameters()),
+            "head": list(head.out.parameters()),
+        }
+
+    def build_optimizers(self) -> None:
+        """Adam per group; f_θ at ``elim_head_lr_scale``·lr (§6: 0.2×)."""
+        cfg, scale = self.config, float(self.option("elim_head_lr_scale"))
+        self.optimizers = {
+            name: torch.optim.Adam(
+                params, lr=cfg["lr"] * (scale if name == "head" else 1), betas=tuple(cfg["betas"])
+            )
+            for name, params in self.param_groups().items()
+        }
+        self.schedulers = {
+            name: MultiStepLR(opt, milestones=list(cfg["milestones"]), gamma=cfg["gamma"])
+            for name, opt in self.optimizers.items()
+        }
+
+    # --- data --------------------------------------------------------------------------------
+    def pk(self) -> tuple[int, int]:
+        """(P, K) from ``elim_p`` and ``batch_size`` (§6: 64 = 8 × 8)."""
+        p, batch = int(self.option("elim_p")), int(self.config["batch_size"])
+        if p < 2 or batch % p or batch // p < 2:
+            raise ValueError(
+                f"ELIM needs batch_size = P × K with P >= 2 identities and K >= 2 images each; "
+                f"got batch_size {batch}, elim_p {p}"
+            )
+        return p, batch // p
+
+    def train_loader(self, data: FERData, distributed: tuple[int, int] | None = None) -> DataLoader:
+        """P×K identity batches (D1); ``sampler="random"`` keeps the plain shuffled loader."""
+        if self.option("elim_sampler") == "random":
+            identity_codes(data.frame)  # fail early on data without identities
+            return super().train_loader(data, distributed)
+        p, k = self.pk()
+        cfg = self.config
+        return pk_loader(
+            data, cfg["image_size"], p, k, cfg["seed"], distributed, cfg["num_workers"]
+        )
+
+    def prepare(self, train: FERData) -> None:
+        self.identities = torch.from_numpy(identity_codes(train.frame))
+
+    def groups(self, index: torch.Tensor) -> list[torch.Tensor]:
+        """Batch positions of each identity with ≥ 2 samples, in code order (singletons and rows
+        without identity are left out of step B, §3 ``sampler="random"``)."""
+        if self.identities is None:
+            raise RuntimeError("ELIM.prepare(train) must run before training_step")
+        codes = self.identities[index.cpu()]
+        rows = [(codes == c).nonzero().squeeze(1) for c in torch.unique(codes) if c >= 0]
+        return [r.to(self.device) for r in rows if len(r) >= 2]
+
+    def draw(self, n_groups: int) -> list[int]:
+        """G = min(ids_per_step, groups) distinct groups from torch's global RNG (saved in
+        checkpoints): the first is the reference, the rest targets (§4.1, D6)."""
+        g = min(int(self.option("elim_ids_per_step")), n_groups)
+        return torch.randperm(n_groups)[:g].tolist()
+
+    # --- one iteration (§5) ------------------------------------------------------------------
+    def elim_loss(
+        self, z: torch.Tensor, targets: torch.Tensor, groups: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Σ of per-group MSEs: the reference raw, each target shift-normalised (§4.2–4.4),
+        before the w(t)·c_elim factor. f_θ runs on each group separately (code)."""
+        f_theta = self.core.head.out
+        ref, *tgts = groups
+        with self.autocast():
+            loss = _mse(f_theta(z[ref]), targets[ref])
+        for rows in tgts:
+            shift = identity_shift(
+                z[ref],
+                z[rows],
+                reg=float(self.option("elim_reg")),
+                iters=int(self.option("elim_sinkhorn_iters")),
+                marginals=self.option("elim_marginals"),
+                shift_mode=self.option("elim_shift_mode"),
+            )
+            with self.autocast():
+                loss = loss + _mse(f_theta(normalise_rows(z[rows], shift)), targets[rows])
+        return loss
+
+    def _step_clipping_trunk(self, loss: torch.Tensor) -> None:
+        """Like ``backward_and_step`` on all three groups, clipping the trunk's norm (§5.6)."""
+        if not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLossError(f"{self.name}: ELIM loss is {loss.item()}")
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizers["trunk"])
+        torch.nn.utils.clip_grad_norm_(self.core.trunk.parameters(), TRUNK_CLIP)
+        for opt in self.optimizers.values():
+            self.scaler.step(opt)
+        self.scaler.update()
+
+    def training_step(
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        iteration: int,
+        index: torch.Tensor | None = None,
+    ) -> dict[str, float]:
+        with self.autocast():  # step A
+            pred, _ = self.model(images)
+        loss = sup_loss(pred.float(), targets, self.config["sup_loss"])
+        self.backward_and_step(loss, tuple(self.optimizers))
+        logs = {"loss": loss.item()}
+
+        w = warmup_weight(
+            iteration, int(self.option("elim_warmup_start")), int(self.option("elim_warmup_end"))
+        )
+        if w == 0:
+            return logs
+        if index is None:
+            raise ValueError("ELIM needs the batch's row index to group it by identity")
+        groups = self.groups(index)
+        if len(groups) < 2:  # D6: nothing to match, no second forward pass
+            return logs
+        # under DDP every rank must reach this step together; P×K batches always do (P >= 2)
+        chosen = [groups[i] for i in self.draw(len(groups))]
+        with self.autocast():  # step B: a fresh forward pass
+            _, z = self.model(images)
+        elim = w * float(self.option("elim_weight")) * self.elim_loss(z.float(), targets, chosen)
+        self._step_clipping_trunk(elim)
+        return {**logs, "elim": elim.item(), "elim_w": w}
