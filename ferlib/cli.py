@@ -251,7 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_notebooks)
 
     p = sub.add_parser("train", help="train a method (also under torchrun for DDP)")
-    p.add_argument("--method", default=None, help="baseline (default: the profile's)")
+    p.add_argument(
+        "--method",
+        default=None,
+        help="baseline | caf | avce | elim (default: the profile's, else baseline)",
+    )
     p.add_argument("--params", default="quick", help="params profile name or YAML path")
     p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
     p.add_argument(
