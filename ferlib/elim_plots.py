@@ -55,13 +55,13 @@ def pca_2d(z: Any) -> np.ndarray:
 
 
 def identity_colours(identities: Sequence[str]) -> dict[str, str]:
-    """One colour per identity, in order of first appearance (tab10, or husl beyond 10)."""
+    """One colour per identity, in order of first appearance.
+
+    Evenly spaced hues (husl), not the emotion palette, so that a figure coloured by identity is
+    less easily read as one coloured by emotion.
+    """
     names = list(dict.fromkeys(str(i) for i in identities))
-    palette = (
-        sns.color_palette("tab10", len(names))
-        if len(names) <= 10
-        else sns.color_palette("husl", len(names))
-    )
+    palette = sns.color_palette("husl", len(names))
     return dict(zip(names, palette.as_hex(), strict=True))
 
 
@@ -83,7 +83,7 @@ def batch_grid(
     names = list(dict.fromkeys(str(i) for i in identities))
     rows = {n: [j for j, i in enumerate(identities) if str(i) == n] for n in names}
     cols = min(max(len(r) for r in rows.values()), max_cols)
-    fig = Figure(figsize=(1.0 * cols + 0.8, 1.05 * len(names) + 0.5), layout="constrained")
+    fig = Figure(figsize=(0.95 * cols + 0.9, 1.0 * len(names) + 0.5), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(names), cols, squeeze=False))
     colours = identity_colours(names)
     for r, name in enumerate(names):
@@ -99,7 +99,7 @@ def batch_grid(
             emotion = emotions[j]
             ax.set_title(
                 captions[j] if captions is not None else (emotion or "?"),
-                fontsize=7,
+                fontsize=8,
                 pad=2,
                 color=EMOTION_COLOURS.get(emotion, _UNLABELLED_COLOUR),
             )
@@ -107,7 +107,7 @@ def batch_grid(
                 spine.set_edgecolor(colours[name])
                 spine.set_linewidth(2)
         axes[r, 0].set_ylabel(
-            f"{name}\n({len(rows[name])})", rotation=0, ha="right", va="center", fontsize=8
+            f"{name}\n({len(rows[name])})", rotation=0, ha="right", va="center", fontsize=9
         )
     default = f"one batch: {len(names)} identities × up to {cols} images (title: annotated emotion)"
     fig.suptitle(title or default, fontsize=10)
@@ -131,20 +131,21 @@ def latent_maps(
     id_colours = identity_colours(ids)
     emo = [e if e in EMOTION_COLOURS else None for e in emotions]
     n_rows = len(points)
-    fig = Figure(figsize=(10, 3.9 * n_rows), layout="constrained")
+    fig = Figure(figsize=(8.5, 3.2 * n_rows), layout="constrained")
     axes = np.atleast_2d(fig.subplots(n_rows, 2, squeeze=False))
+    size = 28 if len(ids) <= 100 else 12  # a batch's few points larger, a split's smaller
     for row, (title, xy) in enumerate(points.items()):
         xy = _numpy(xy)
         if xy.shape != (len(ids), 2):
             raise ValueError(f"{title!r}: points have shape {xy.shape}, expected ({len(ids)}, 2)")
         id_ax, emo_ax = axes[row]
-        id_ax.scatter(xy[:, 0], xy[:, 1], s=16, c=[id_colours[i] for i in ids], alpha=0.85)
+        id_ax.scatter(xy[:, 0], xy[:, 1], s=size, c=[id_colours[i] for i in ids], linewidths=0)
         emo_ax.scatter(
             xy[:, 0],
             xy[:, 1],
-            s=16,
+            s=size,
             c=[EMOTION_COLOURS.get(e, _UNLABELLED_COLOUR) for e in emo],
-            alpha=0.85,
+            linewidths=0,
         )
         id_ax.set_title(f"{title}: coloured by identity", fontsize=10)
         emo_ax.set_title(f"{title}: coloured by emotion", fontsize=10)

@@ -111,6 +111,10 @@ PARAMETERS: dict[str, Parameter] = {
 }
 
 
+METHOD_PREFIXES = ("caf_", "avce_", "elim_")
+"""Parameters named ``<method>_…`` belong to that method's runs only."""
+
+
 def profile_path(profile: str | Path) -> Path:
     """``quick`` -> ``params/quick.yaml``; a path is used as given."""
     p = Path(profile)
@@ -202,9 +206,14 @@ def resolve_config(
     if profile is not None:
         config.update(load_profile(profile))
     config.update(validate(dict(overrides or {}), "overrides"))
-    # notebook-only settings (which methods to compare, bootstrap size) never enter a run's
-    # configuration, so they cannot change its identity
-    return {k: v for k, v in config.items() if PARAMETERS[k].run}
+    # notebook-only settings (which methods to compare, bootstrap size) and other methods'
+    # settings never enter a run's configuration, so they cannot change its identity (its hash)
+    own = f"{config['method']}_"
+    return {
+        k: v
+        for k, v in config.items()
+        if PARAMETERS[k].run and (not k.startswith(METHOD_PREFIXES) or k.startswith(own))
+    }
 
 
 def config_from(namespace: dict[str, Any], **fixed: Any) -> dict[str, Any]:

@@ -85,3 +85,13 @@ def test_booleans_are_not_numbers_and_unions_accept_each_member():
         validate({"image_size": True})
     assert validate({"pretrained": False, "lr": 1}) == {"pretrained": False, "lr": 1}
     assert validate({"pretrained": "weights/alexnet.pth"})["pretrained"].endswith(".pth")
+
+
+def test_a_run_config_holds_only_its_own_method_settings():
+    from ferlib.params import resolve_config
+
+    baseline = resolve_config("quick")
+    assert not any(k.startswith(("caf_", "avce_", "elim_")) for k in baseline)
+    caf = resolve_config("quick", {"method": "caf"})
+    assert "caf_grouping" in caf and not any(k.startswith(("avce_", "elim_")) for k in caf)
+    assert "methods" not in caf and "n_boot" not in caf  # notebook-only settings
