@@ -105,7 +105,7 @@ PARAMETERS: dict[str, Parameter] = {
     ),
     "elim_authors_code": Parameter(False, bool, "ELIM: every elim flag at the authors' code value"),
     "methods": Parameter(
-        ["baseline"], list, "methods compared by the evaluation notebook", run=False
+        ["baseline", "caf"], list, "methods compared by the evaluation notebook", run=False
     ),
     "n_boot": Parameter(1000, int, "bootstrap resamples for confidence intervals", run=False),
 }
