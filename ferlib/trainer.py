@@ -25,7 +25,14 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .data import FERData, load_from_config, make_loader
 from .device import describe_device, select_device
-from .distributed import DistInfo, barrier, gather_strings, init_distributed, weight_digest
+from .distributed import (
+    DistInfo,
+    barrier,
+    gather_strings,
+    init_distributed,
+    shutdown,
+    weight_digest,
+)
 from .evaluation import evaluate, to_model_input
 from .methods import Method, NonFiniteLossError, build_method, unwrap
 from .metrics import zero_label_share
@@ -268,6 +275,7 @@ class Trainer:
                 wandb_run.summary.update({k: v for k, v in test.items()})
                 wandb_run.finish()
         barrier(self.dist)
+        shutdown(self.dist)  # leave the process group cleanly: gloo aborts at exit otherwise
         return TrainResult(self.out_dir, self.method.core, self.config, metrics, self.history)
 
     def _wandb(self):
