@@ -15,6 +15,7 @@ from ferlib.methods.baseline import Baseline
 from ferlib.methods.elim import (
     ELIM,
     cosine_cost,
+    elim_model,
     identity_shift,
     normalise_rows,
     ot_marginals,
@@ -167,19 +168,44 @@ def test_one_identity_batch_skips_step_b_and_two_identities_run_it():
 
 
 def test_with_one_identity_elim_is_the_baseline():
+    """Same model, same start, same dropout draws: one identity per batch leaves only L_sup."""
     x, y = batch()
     overrides = {"elim_head_lr_scale": 1.0, "elim_warmup_start": 0, "elim_warmup_end": 1}
+    elim = ELIM(make_config(**overrides))
+    baseline = Baseline(make_config(**overrides))
+    baseline.model = elim_model(baseline.model, 0.5)
+    baseline.model.load_state_dict(elim.model.state_dict())
+    elim.identities = torch.zeros(8, dtype=torch.long)
     runs = []
-    for cls in (Baseline, ELIM):
+    for method in (baseline, elim):
         torch.manual_seed(0)
-        method = cls(make_config(**overrides))
-        method.identities = torch.zeros(8, dtype=torch.long)
         method.build_optimizers()
         losses = [method.training_step(x, y, i, torch.arange(8))["loss"] for i in range(3)]
         runs.append((losses, method.core.state_dict()))
     assert runs[0][0] == runs[1][0]
     for key, value in runs[0][1].items():
         assert torch.equal(value, runs[1][1][key]), key
+
+
+def test_spec_heads_with_batchnorm_and_their_sizes():
+    """§2: latent head ends in BatchNorm → ReLU (z ≥ 0); f_θ = d → 20d → BN → ReLU → 2."""
+    method = ELIM(make_config())
+    head = method.core.head
+    assert isinstance(head.body[-2], torch.nn.BatchNorm1d) and head.latent == 64
+    assert [type(m).__name__ for m in head.out] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert sum(p.numel() for p in head.body.parameters()) == 74_048
+    assert sum(p.numel() for p in head.out.parameters()) == 88_322
+    method.core.eval()
+    pred, z = method.core(torch.rand(4, 3, 64, 64))
+    assert pred.shape == (4, 2) and z.shape == (4, 64) and (z >= 0).all()
+
+
+def test_zero_elim_weight_skips_step_b():
+    x, y = batch()
+    method = method_with([0] * 4 + [1] * 4, elim_weight=0.0, elim_warmup_start=0)
+    calls = count_trunk_passes(method)
+    logs = method.training_step(x, y, 60, torch.arange(8))
+    assert calls[0] == 1 and "elim" not in logs
 
 
 def test_twenty_steps_move_every_module_and_clip_the_trunk():

@@ -58,7 +58,9 @@ def test_trunk_shapes(name, size, width, features):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize(("kind", "latent"), [("bottleneck", 512), ("alexnet_fc", 4096)])
+@pytest.mark.parametrize(
+    ("kind", "latent"), [("bottleneck", 512), ("alexnet_fc", 4096), ("elim", 512)]
+)
 def test_head_shapes(kind, latent):
     y, z = VAHead(512, kind=kind)(torch.randn(3, 512))
     assert y.shape == (3, 2) and z.shape == (3, latent)
@@ -92,10 +94,15 @@ def test_model_forward_and_features():
         ("small_cnn", "bottleneck", {"model": 165_346, "trunk": 98_208, "head": 67_138}),
         ("alexnet", "alexnet_fc", {"model": 57_012_034, "head": 54_542_338}),
         ("resnet18", "bottleneck", {"head": 98_370}),
+        # ELIM's heads (elim.md §2): latent head + f_θ
+        ("alexnet", "elim", {"head": 2_492_160 + 5_294_082}),
+        (("small_cnn", 128, 64), "elim", {"head": 74_048 + 88_322}),
+        (("resnet18", [512, 256], 512), "elim", {"head": 776_960 + 5_294_082}),
     ],
 )
 def test_parameter_counts(backbone, head, counts):
-    model = build_model(backbone, head)
+    backbone, hidden, latent = backbone if isinstance(backbone, tuple) else (backbone, None, None)
+    model = build_model(backbone, head, hidden=hidden, latent=latent)
     parts = {"model": model, "trunk": model.trunk, "head": model.head}
     assert {part: n_params(parts[part]) for part in counts} == counts
 

@@ -7,9 +7,9 @@ its detached "ID shift". Shift-normalised target latents then go through the sha
 an MSE on their own labels, pushing the encoder towards identity-invariant features (§1).
 
 Model mapping onto the shared ``VAModel`` (inference stays trunk + head, D8): f_φ = trunk +
-``head.body`` (z ≥ 0 after its ReLU, so the cosine cost lies in [0, 1]); f_θ = ``head.out``.
-The §2 heads with BatchNorm are not built: checkpoints are rebuilt by ``build_model`` from the
-shared head kinds, so f_θ here is linear and its per-group application (§4.4) changes nothing.
+``head.body`` (the §2 latent head, BatchNorm then ReLU, so z ≥ 0 and the cosine cost lies in
+[0, 1]); f_θ = ``head.out`` (d → 20d → BatchNorm → ReLU → 2). Both are the shared ``VAHead``'s
+``kind="elim"``, so checkpoints rebuild through ``build_model`` like every other method's.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from ..data import FERData
 from ..data.pk_sampler import identity_codes, pk_loader
 from ..losses import sup_loss
+from ..models import VAHead, VAModel
 from ..params import PARAMETERS
 from .base import Method, NonFiniteLossError
 
@@ -48,6 +49,21 @@ TRUNK_CLIP = 1.0  # §5.6
 NORM_FLOOR = 1e-8  # §4.2 cost
 MASS_EPS = 1e-8  # §4.2 marginals
 RMS_EPS = 1e-6  # §4.3
+# §2: the latent head's hidden width(s) and d per trunk; other trunks take the AlexNet sizes.
+HEAD_SIZES: dict[str, tuple[int | list[int], int]] = {
+    "small_cnn": (128, 64),
+    "alexnet": (256, 512),
+    "resnet18": ([512, 256], 512),
+}
+
+
+def elim_model(trunk_model: VAModel, dropout: float) -> VAModel:
+    """``trunk_model``'s trunk under ELIM's latent head + f_θ (§2): the shared ``VAHead`` kind
+    ``elim``, its shape recorded in ``model.config`` so that checkpoints rebuild it."""
+    trunk, config = trunk_model.trunk, trunk_model.config
+    hidden, latent = HEAD_SIZES.get(config["backbone"], HEAD_SIZES["alexnet"])
+    head = VAHead(trunk.out_features, kind="elim", dropout=dropout, hidden=hidden, latent=latent)
+    return VAModel(trunk, head, {**config, "head": "elim", "hidden": hidden, "latent": latent})
 
 
 # --- the OT pieces (§4.2–4.5), pure functions so that tests can check each ---------------------
@@ -138,6 +154,8 @@ class ELIM(Method):
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
+        # the heads are fixed by the spec (§2); the ``head`` parameter does not apply to ELIM
+        self.model = elim_model(self.model, config["dropout"])
         for key, allowed in CHOICES.items():
             if self.option(key) not in allowed:
                 raise ValueError(f"{key}={self.option(key)!r}; choose from {', '.join(allowed)}")
@@ -267,7 +285,7 @@ class ELIM(Method):
         w = warmup_weight(
             iteration, int(self.option("elim_warmup_start")), int(self.option("elim_warmup_end"))
         )
-        if w == 0:
+        if w * float(self.option("elim_weight")) == 0:  # §5.3: no second forward pass
             return logs
         if index is None:
             raise ValueError("ELIM needs the batch's row index to group it by identity")

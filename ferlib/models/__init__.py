@@ -39,7 +39,7 @@ def build_model(
     pretrained: bool | str | os.PathLike = False,
     width: int = 1,
     dropout: float = 0.5,
-    hidden: int | None = None,
+    hidden: int | list[int] | None = None,
     latent: int | None = None,
 ) -> VAModel:
     """A fresh ``VAModel``; defaults are the CPU-quick model (small_cnn + bottleneck, 165,346).
