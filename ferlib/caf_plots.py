@@ -20,16 +20,10 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .plots import _draw_circumplex
+from .plots import _draw_circumplex, as_numpy
 
 STRONG, WEAK, UNUSED = "#d95f02", "#1b9e77", "#9e9e9e"
 """Strong samples orange, weak samples teal, samples the balancing drops grey."""
-
-
-def _numpy(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
 
 
 def _index(x: Any) -> np.ndarray:
@@ -55,7 +49,7 @@ def intensity_split(
     kept points with pair i's positive link S_i–S_{m′−1−i} (solid) and negative link
     S_i–W_{m′−1−i} (dotted).
     """
-    y = _numpy(targets).reshape(-1, 2)
+    y = as_numpy(targets).reshape(-1, 2)
     s, w = _index(strong), _index(weak)
     m = int(m)
     fig = Figure(figsize=(13.5, 4.4), layout="constrained")
@@ -158,7 +152,7 @@ def pair_distances(panels: Mapping[str, tuple[Any, Any, Any]], log: bool = True)
     fig = Figure(figsize=(min(12.0, 4.6 * len(panels) + 1), 4.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     for ax, (title, (c_s, c_w, margin)) in zip(axes, panels.items(), strict=True):
-        cs, cw, alpha = _numpy(c_s), _numpy(c_w), _numpy(margin).reshape(-1)
+        cs, cw, alpha = as_numpy(c_s), as_numpy(c_w), as_numpy(margin).reshape(-1)
         m = len(cs)
         partner = np.arange(m - 1, -1, -1)
         d_pos = ((cs - cs[partner]) ** 2).sum(1)

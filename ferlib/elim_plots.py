@@ -24,15 +24,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .plots import EMOTION_COLOURS
+from .plots import EMOTION_COLOURS, as_numpy
 
 _UNLABELLED_COLOUR = "#bbbbbb"
-
-
-def _numpy(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
 
 
 def pca_2d(z: Any) -> np.ndarray:
@@ -41,7 +35,7 @@ def pca_2d(z: Any) -> np.ndarray:
     Each component's sign is fixed so that its largest loading is positive, so the same latents
     always give the same picture (an SVD may flip signs otherwise).
     """
-    x = _numpy(z)
+    x = as_numpy(z)
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"pca_2d needs an (N, D) array with N >= 2, got shape {x.shape}")
     x = x - x.mean(0)
@@ -135,7 +129,7 @@ def latent_maps(
     axes = np.atleast_2d(fig.subplots(n_rows, 2, squeeze=False))
     size = 28 if len(ids) <= 100 else 12  # a batch's few points larger, a split's smaller
     for row, (title, xy) in enumerate(points.items()):
-        xy = _numpy(xy)
+        xy = as_numpy(xy)
         if xy.shape != (len(ids), 2):
             raise ValueError(f"{title!r}: points have shape {xy.shape}, expected ({len(ids)}, 2)")
         id_ax, emo_ax = axes[row]
@@ -186,7 +180,7 @@ def transport_maps(
     Rows and columns are labelled with ``row_labels`` / ``col_labels`` (e.g. emotions), and each
     row's largest plan entry is outlined: the target sample it is mostly matched to.
     """
-    m, p = _numpy(cost), _numpy(plan)
+    m, p = as_numpy(cost), as_numpy(plan)
     if m.shape != p.shape or m.shape != (len(row_labels), len(col_labels)):
         raise ValueError(
             f"cost {m.shape}, plan {p.shape} and labels "

@@ -103,6 +103,34 @@ def learning_curves(history: pd.DataFrame | Sequence[dict[str, Any]]) -> Figure:
     return fig
 
 
+def term_curves(
+    history: pd.DataFrame | Sequence[dict[str, Any]], labels: dict[str, str] | None = None
+) -> Figure:
+    """Each training term a method logged (history columns ``term_*``), epoch mean vs epoch.
+
+    One small panel per term, each on its own scale (terms differ by orders of magnitude);
+    ``labels`` maps a term's name (without ``term_``) to a panel title.
+    """
+    frame = pd.DataFrame(list(history) if not isinstance(history, pd.DataFrame) else history)
+    names = [c[len("term_") :] for c in frame.columns if c.startswith("term_")]
+    if frame.empty or not names:
+        return message_figure("This run logged no training terms besides the loss.")
+    frame = frame.apply(pd.to_numeric, errors="coerce").sort_values("epoch")
+    cols = min(4, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(min(_MAX_WIDTH, 3.0 * cols), 2.6 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax, name in zip(axes, names, strict=False):
+        ax.plot(frame["epoch"], frame[f"term_{name}"], marker="o", markersize=2, color="0.2")
+        ax.set_title((labels or {}).get(name, name), fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ Each emotion has one colour everywhere (``EMOTION_COLOURS``) and each split one 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,15 @@ SPLIT_COLOURS: dict[str, str] = dict(
 """One colour per split, from a different palette so that splits never look like emotions."""
 
 UNLABELLED = "no label"
+
+
+def as_numpy(x: Any) -> np.ndarray:
+    """A float64 array from a tensor (detached, on the CPU), an array or a sequence."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
 _UNLABELLED_COLOUR = "#bbbbbb"
 _BY_TEXT = {"prompted": "prompted emotion (folder)", "expression": "annotated expression"}
 _VALENCE_LABEL = "valence (unpleasant → pleasant)"
@@ -595,6 +604,7 @@ __all__ = [
     "EMOTION_COLOURS",
     "SPLIT_COLOURS",
     "UNLABELLED",
+    "as_numpy",
     "covariance_ellipse",
     "emotion_labels",
     "as_jpeg",

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from .atomic import atomic_write_text
 from .data import FERData, load_from_config, make_loader
 from .device import describe_device, select_device
 from .distributed import (
@@ -61,9 +63,11 @@ def _config_key(config: dict[str, Any]) -> str:
 
 
 def _history_csv(history: list[dict[str, Any]]) -> str:
+    """One row per epoch; a term no batch of an epoch logged is written as nan."""
     buffer = io.StringIO()
     if history:
-        writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+        fields = list(dict.fromkeys(key for row in history for key in row))
+        writer = csv.DictWriter(buffer, fieldnames=fields, restval="nan")
         writer.writeheader()
         writer.writerows(history)
     return buffer.getvalue()
@@ -164,13 +168,18 @@ class Trainer:
         self.start_epoch, self.iteration = state["epoch"] + 1, state["iteration"]
 
     # --- the loop ------------------------------------------------------------------------
-    def _train_epoch(self, epoch: int, bar) -> tuple[float, int, float]:
+    def _train_epoch(self, epoch: int, bar) -> tuple[dict[str, float], int, float]:
+        """One pass over the training loader: the epoch mean of every logged term (each over
+        the batches that logged it: CAF's critic steps and ELIM's OT steps skip some), the
+        images seen and the seconds taken."""
         loader = self.loaders["train"]
         for sampler in (loader.sampler, loader.batch_sampler):
             if hasattr(sampler, "set_epoch"):  # DistributedSampler, or a method's own sampler
                 sampler.set_epoch(epoch)
         self.method.train_mode()
-        total, batches, seen, start = 0.0, 0, 0, time.perf_counter()
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        seen, start = 0, time.perf_counter()
         for images, targets, index in loader:
             x = to_model_input(images, self.device, self.fast_cuda)
             y = targets.to(self.device, non_blocking=True)
@@ -183,11 +192,13 @@ class Trainer:
                 ) from err
             self.method.step_schedulers()
             self.iteration += 1
-            total += logs["loss"]
-            batches += 1
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+                counts[key] = counts.get(key, 0) + 1
             seen += len(images) * self.dist.world_size
             bar.update(1)
-        return total / max(batches, 1), seen, time.perf_counter() - start
+        means = {key: sums[key] / counts[key] for key in sums}
+        return means, seen, time.perf_counter() - start
 
     def fit(self) -> TrainResult:
         self._resume()
@@ -203,7 +214,8 @@ class Trainer:
             disable=not self.progress,
         )
         for epoch in range(self.start_epoch, cfg["epochs"]):
-            loss, seen, seconds = self._train_epoch(epoch, bar)
+            terms, seen, seconds = self._train_epoch(epoch, bar)
+            loss = terms.pop("loss", math.nan)
             val = evaluate(self.method.core, self.loaders["val"], self.device, self.fast_cuda)
             self.method.train_mode()
             # the first epoch always counts, so a best checkpoint exists even if CCC is NaN
@@ -218,6 +230,7 @@ class Trainer:
                 "train_seconds": seconds,
                 "images_per_s": seen / seconds,
                 **{f"val_{k}": v for k, v in val.items() if k != "n"},
+                **{f"term_{k}": v for k, v in terms.items()},  # the method's own logged terms
             }
             self.history.append(row)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", val_ccc=f"{val['ccc_mean']:.3f}")
@@ -235,7 +248,7 @@ class Trainer:
                         self.out_dir / ckpt.BEST,
                     )
                 ckpt.save(self._state(epoch), self.out_dir / ckpt.LAST)
-                (self.out_dir / "history.csv").write_text(_history_csv(self.history))
+                atomic_write_text(_history_csv(self.history), self.out_dir / "history.csv")
                 if wandb_run is not None:
                     wandb_run.log(row, step=self.iteration)
             barrier(self.dist)
@@ -270,7 +283,7 @@ class Trainer:
             "config": self.config,
         }
         if self.dist.is_main:
-            (self.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+            atomic_write_text(json.dumps(metrics, indent=1), self.out_dir / "metrics.json")
             if wandb_run is not None:
                 wandb_run.summary.update({k: v for k, v in test.items()})
                 wandb_run.finish()

@@ -410,6 +410,10 @@ def test_end_to_end_training_through_the_trainer(tiny_data, tmp_path, monkeypatc
     result = train(config, tmp_path, data=tiny_data, progress=False)
     assert len(result.history) == 2
     assert all(math.isfinite(r["train_loss"]) for r in result.history)
+    # every logged term's epoch mean is in the history (the notebook plots them)
+    terms = {"term_sup", "term_rpc", "term_f_pos", "term_f_neg", "term_reg", "term_push"}
+    assert terms <= set(result.history[0]) and "term_loss" not in result.history[0]
+    assert terms <= set((tmp_path / "history.csv").read_text().splitlines()[0].split(","))
     assert math.isfinite(result.metrics["rmse_v"]) and math.isfinite(result.metrics["rmse_a"])
     last = ckpt.load(tmp_path / ckpt.LAST)
     assert set(last["modules"]) == {"model", "view_head", "embedding"}
