@@ -39,6 +39,26 @@ def model_outputs(
     return torch.cat(preds).double(), torch.cat(latents), torch.cat(targets).double()
 
 
+@torch.no_grad()
+def trunk_features(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device
+) -> torch.Tensor:
+    """The trunk's features h (N, F) on the CPU in loader order, in ``eval()`` for the pass.
+
+    Every method shares the trunk's shape, so h is where methods compare like with like (their
+    head latents z differ in size: 512 for the Baseline, 8 for CAF, 64 for ELIM on the CPU).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        feats = [
+            model.trunk(to_model_input(images, device)).float().cpu() for images, _, _ in loader
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(feats)
+
+
 def predict_loader(
     model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:

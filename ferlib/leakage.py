@@ -11,11 +11,15 @@ Two views, computed the same way for every method on test people the model never
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.data import DataLoader
+
+from .evaluation import model_outputs, trunk_features
+from .metrics import va_metrics
 
 
 def _probe_split(identities: np.ndarray, train_share: float, seed: int) -> np.ndarray:
@@ -94,3 +98,31 @@ def identity_leakage(
         **identity_probe(latents, list(frame["identity"]), seed=seed),
         **error_spread(frame, preds),
     }
+
+
+def leakage_table(
+    frame: pd.DataFrame,
+    models: Mapping[str, torch.nn.Module],
+    loader: DataLoader,
+    device: torch.device,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per model: test CCC, the probe on the trunk features h and on the head latent z,
+    chance, and the per-person error spread; ``loader`` yields ``frame``'s rows in order."""
+    rows = {}
+    for label, model in models.items():
+        preds, z, targets = model_outputs(model, loader, device)
+        scores = va_metrics(preds, targets)
+        on_h = identity_leakage(frame, preds.numpy(), trunk_features(model, loader, device), seed)
+        on_z = identity_probe(z, list(frame["identity"]), seed=seed)
+        rows[label] = {
+            **{k: scores[k] for k in ("ccc_v", "ccc_a")},
+            "ccc_mean": (scores["ccc_v"] + scores["ccc_a"]) / 2,
+            "probe on h": on_h["probe_accuracy"],
+            "probe on z": on_z["probe_accuracy"],
+            "z size": z.shape[1],
+            "chance": on_h["chance"],
+            "mae_spread_v": on_h["mae_spread_v"],
+            "mae_spread_a": on_h["mae_spread_a"],
+        }
+    return pd.DataFrame(rows).T

@@ -46,3 +46,25 @@ def test_leakage_without_identities_is_a_clear_error():
     frame = pd.DataFrame({"identity": [None] * 4, "valence": [0.0] * 4, "arousal": [0.0] * 4})
     with pytest.raises(ValueError, match="needs identities"):
         identity_leakage(frame, np.zeros((4, 2)), np.zeros((4, 3)))
+
+
+def test_leakage_table_scores_each_model_on_the_same_rows(tiny_synth, tmp_path):
+    import torch
+
+    from ferlib.data import cache_images, load_dataset, make_loader
+    from ferlib.evaluation import model_outputs
+    from ferlib.leakage import leakage_table
+    from ferlib.metrics import va_metrics
+    from ferlib.models import build_model
+
+    data = cache_images(load_dataset("diffusionfer", tiny_synth), 32, cache_dir=tmp_path)
+    loader = make_loader(data, 32, 16, train=False)
+    torch.manual_seed(0)
+    models = {"wide": build_model(), "narrow": build_model(hidden=16, latent=8)}
+    table = leakage_table(data.frame, models, loader, torch.device("cpu"))
+    assert list(table.index) == ["wide", "narrow"]
+    assert list(table["z size"]) == [512, 8]
+    assert table["chance"].eq(1 / data.frame["identity"].nunique()).all()
+    preds, _, targets = model_outputs(models["narrow"], loader, torch.device("cpu"))
+    assert table.loc["narrow", "ccc_v"] == pytest.approx(va_metrics(preds, targets)["ccc_v"])
+    assert table[["probe on h", "probe on z"]].apply(lambda c: c.between(0, 1)).all().all()
