@@ -74,8 +74,10 @@ case "$cmd" in
     fi
     exit "$rc" ;;
   lab)
+    root_flag=()  # Jupyter refuses to start as root (containers) unless told it may
+    [ "$(id -u)" -eq 0 ] && root_flag=(--ServerApp.allow_root=True)
     exec "$VENV/bin/jupyter" lab --ip=127.0.0.1 --notebook-dir=. \
-      --MappingKernelManager.default_kernel_name="$KERNEL" "$@" ;;
+      --MappingKernelManager.default_kernel_name="$KERNEL" "${root_flag[@]}" "$@" ;;
   run)
     "$VENV/bin/ferlib" check-env || echo "run_all.sh: check-env reported a FAIL above; running anyway"
     exec "$VENV/bin/ferlib" notebooks "$@" ;;

@@ -1,0 +1,271 @@
+"""Prompt against expression: what a text-to-image generator was asked for and what it drew.
+
+DiffusionFER's images were generated from prompts naming an emotion (the image's folder), then
+annotated with the expression people actually see and its valence/arousal. This module measures
+the gap between the two, for ``notebooks/30_prompt_vs_expression.ipynb``:
+
+- ``fidelity_table``: per prompted emotion, the share of images that show it, with bootstrap CIs;
+- ``va_by_label`` and ``miss_table``: where images land on the VA plane by prompt and by expression,
+  and where the generator lands when it misses;
+- ``prompt_design`` / ``word_effects``: a ridge regression of valence and arousal on the prompt's
+  words, with bootstrap CIs per word (SyntheticFER, or originals that kept their prompt text);
+- ``intensity_table``: intensity words ("slightly" … "extremely") against the distance from neutral;
+- ``explained_variance``: how much of the VA variance the prompt explains vs an image model;
+- ``face_or_prompt``: for unfaithful images, is a model's prediction nearer the annotated emotion's
+  centre (it reads the face) or the prompted one's (it would have learnt the prompt)?
+
+Everything is computed from the frame (``FERData.frame``): no number here is typed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .emotions import EMOTIONS
+from .plots import as_numpy
+
+VA = ["valence", "arousal"]
+INTENSITY_ORDER = ("slightly", "(none)", "very", "extremely")
+"""SyntheticFER's intensity words, weakest first; "(none)" is a prompt without one."""
+_TOKEN = re.compile(r"[a-z]+")
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows with both a prompted emotion and an annotated expression, with names and a
+    ``faithful`` flag (the annotators saw the prompted emotion)."""
+    rows = frame[frame["prompted"].notna() & frame["expression"].notna()].copy()
+    rows["annotated"] = [EMOTIONS[int(c)] for c in rows["expression"]]
+    rows["faithful"] = rows["prompted"] == rows["annotated"]
+    return rows
+
+
+def _bootstrap_shares(flags: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Shares of True over ``n_boot`` resamples (with replacement) of ``flags``."""
+    picks = rng.integers(0, len(flags), size=(n_boot, len(flags)))
+    return flags[picks].mean(axis=1)
+
+
+def fidelity_table(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per prompted emotion (most faithful first) and overall: images, the share that show the
+    prompted emotion, and its 95 % percentile-bootstrap interval (images resampled within the
+    emotion), plus the most common other expression seen."""
+    rows = labelled(frame)
+    if rows.empty:
+        raise ValueError("no image has both a prompted emotion and an annotated expression")
+    rng = np.random.default_rng(seed)
+    table = []
+    for name, group in [*rows.groupby("prompted", sort=False), ("all", rows)]:
+        flags = group["faithful"].to_numpy()
+        boots = _bootstrap_shares(flags, n_boot, rng)
+        misses = group.loc[~group["faithful"], "annotated"].value_counts()
+        table.append(
+            {
+                "prompted": name,
+                "images": len(group),
+                "faithful": flags.mean(),
+                "low": np.percentile(boots, 2.5),
+                "high": np.percentile(boots, 97.5),
+                "most common miss": misses.index[0] if len(misses) else "",
+            }
+        )
+    out = pd.DataFrame(table).set_index("prompted")
+    emotions = out.drop(index="all").sort_values("faithful", ascending=False)
+    return pd.concat([emotions, out.loc[["all"]]])
+
+
+def va_by_label(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Mean and standard deviation of valence and arousal per ``by`` ("prompted"/"annotated")."""
+    rows = labelled(frame)
+    stats = rows.groupby(by)[VA].agg(["mean", "std", "count"])
+    stats.columns = [f"{dim}_{stat}" for dim, stat in stats.columns]
+    order = [e for e in EMOTIONS if e in stats.index]
+    return (
+        stats.loc[order].rename(columns={"valence_count": "images"}).drop(columns="arousal_count")
+    )
+
+
+def miss_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every (prompted, annotated) pair of the misses: images and their mean valence/arousal,
+    next to the mean VA of the prompt's faithful images (where the image was meant to land)."""
+    rows = labelled(frame)
+    meant = rows[rows["faithful"]].groupby("prompted")[VA].mean().add_prefix("meant_")
+    misses = rows[~rows["faithful"]]
+    table = misses.groupby(["prompted", "annotated"])[VA].agg(["count", "mean"])
+    table.columns = ["images", "valence", "_n", "arousal"]
+    table = table.drop(columns="_n").reset_index()
+    table = table.join(meant, on="prompted")
+    return table.sort_values("images", ascending=False, ignore_index=True)
+
+
+# --- prompt words ------------------------------------------------------------------------------
+def has_prompts(frame: pd.DataFrame) -> bool:
+    """Whether the frame holds prompt text for at least half of its images."""
+    return "prompt" in frame and frame["prompt"].notna().mean() >= 0.5
+
+
+def tokens(prompt: str) -> list[str]:
+    """Lower-case words of a prompt, punctuation dropped."""
+    return _TOKEN.findall(str(prompt).lower())
+
+
+def prompt_design(prompts: Sequence[str], min_count: int = 5) -> pd.DataFrame:
+    """Binary bag of words: one column per word in at least ``min_count`` prompts but not in
+    all of them (a word every prompt has, like "portrait", cannot explain any difference)."""
+    sets = [set(tokens(p)) for p in prompts]
+    counts = pd.Series([w for s in sets for w in s]).value_counts()
+    vocab = sorted(counts.index[(counts >= min_count) & (counts < len(sets))])
+    matrix = np.array([[w in s for w in vocab] for s in sets], dtype=np.float64)
+    return pd.DataFrame(matrix.reshape(len(sets), len(vocab)), columns=vocab)
+
+
+def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression with an unpenalised intercept: (coefficients (p, k), intercept (k,)).
+
+    Closed form on centred data, (XᵀX + αI)⁻¹Xᵀy: a few hundred words need no iterative solver.
+    """
+    x_mean, y_mean = x.mean(0), y.mean(0)
+    xc, yc = x - x_mean, y - y_mean
+    coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ yc)
+    return coef, y_mean - x_mean @ coef
+
+
+def _train_test(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = frame[frame["prompt"].notna() & frame["valence"].notna() & frame["arousal"].notna()]
+    return rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+
+
+def word_effects(
+    frame: pd.DataFrame,
+    alpha: float = 10.0,
+    n_boot: int = 200,
+    seed: int = 0,
+    min_count: int = 5,
+) -> pd.DataFrame:
+    """Each prompt word's ridge coefficient on valence and arousal (training split), with 95 %
+    bootstrap intervals (prompts resampled), sorted by the size of its effect."""
+    train, _ = _train_test(frame)
+    design = prompt_design(list(train["prompt"]), min_count)
+    x, y = design.to_numpy(), train[VA].to_numpy(dtype=np.float64)
+    coef, _ = ridge(x, y, alpha)
+    rng = np.random.default_rng(seed)
+    boots = np.stack(
+        [ridge(x[pick], y[pick], alpha)[0] for pick in rng.integers(0, len(x), (n_boot, len(x)))]
+    )
+    low, high = np.percentile(boots, [2.5, 97.5], axis=0)
+    table = pd.DataFrame(
+        {
+            "prompts": x.sum(0).astype(int),
+            "valence": coef[:, 0],
+            "valence_low": low[:, 0],
+            "valence_high": high[:, 0],
+            "arousal": coef[:, 1],
+            "arousal_low": low[:, 1],
+            "arousal_high": high[:, 1],
+        },
+        index=pd.Index(design.columns, name="word"),
+    )
+    size = np.hypot(table["valence"], table["arousal"])
+    return table.loc[size.sort_values(ascending=False).index]
+
+
+def intensity_word(prompt: str, words: Sequence[str] = INTENSITY_ORDER) -> str:
+    """The intensity word of a prompt, "(none)" when it has none."""
+    found = [w for w in tokens(prompt) if w in words]
+    return found[0] if found else "(none)"
+
+
+def intensity_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per intensity word, over faithful non-neutral images: images and the mean distance of
+    their VA label from the neutral images' mean (how far from neutral the face was drawn)."""
+    rows = labelled(frame)
+    rows = rows[rows["prompt"].notna()]
+    neutral = rows.loc[rows["annotated"] == "neutral", VA].mean().to_numpy()
+    faces = rows[rows["faithful"] & (rows["annotated"] != "neutral")].copy()
+    faces["intensity"] = [intensity_word(p) for p in faces["prompt"]]
+    faces["distance"] = np.linalg.norm(faces[VA].to_numpy(dtype=float) - neutral, axis=1)
+    table = faces.groupby("intensity")["distance"].agg(["count", "mean", "std"])
+    table.columns = ["images", "distance from neutral", "std"]
+    return table.reindex([w for w in INTENSITY_ORDER if w in table.index])
+
+
+def r_squared(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Share of each column's variance around its mean that ``pred`` explains (can be < 0)."""
+    return 1 - ((y - pred) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+
+
+def explained_variance(
+    frame: pd.DataFrame, image_preds: Any, alpha: float = 10.0, min_count: int = 5
+) -> pd.DataFrame:
+    """R² on the test split of a prompt-only ridge model (fitted on the training prompts) and of
+    an image model's predictions ``image_preds`` (test rows of ``frame``, in order)."""
+    train, test = _train_test(frame)
+    design = prompt_design(list(train["prompt"]), min_count)
+    coef, intercept = ridge(design.to_numpy(), train[VA].to_numpy(dtype=float), alpha)
+    sets = [set(tokens(p)) for p in test["prompt"]]
+    x_test = np.array([[w in s for w in design.columns] for s in sets], dtype=float)
+    y_test = test[VA].to_numpy(dtype=float)
+    image = as_numpy(image_preds).reshape(-1, 2)
+    if len(image) != len(frame[frame["split"] == "test"]):
+        raise ValueError("image_preds must hold one row per test image of the frame")
+    image = image[(frame.loc[frame["split"] == "test", "prompt"].notna()).to_numpy()]
+    return pd.DataFrame(
+        {
+            "prompt words only": r_squared(x_test @ coef + intercept, y_test),
+            "image model": r_squared(image, y_test),
+        },
+        index=VA,
+    ).T
+
+
+def face_or_prompt(
+    frame: pd.DataFrame, preds: Any, centres: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """For each unfaithful image (rows of ``frame`` aligned with ``preds``): the prediction's
+    distance to the annotated emotion's VA centre and to the prompted emotion's, and which is
+    nearer. ``centres`` (emotion -> mean valence/arousal) defaults to the frame's training
+    images by annotated expression, so the test images never set them."""
+    preds = as_numpy(preds).reshape(-1, 2)
+    if len(preds) != len(frame):
+        raise ValueError(f"{len(preds)} predictions for {len(frame)} images")
+    if centres is None:
+        train = labelled(frame[frame["split"] == "train"])
+        centres = train.groupby("annotated")[VA].mean()
+    rows = labelled(frame)
+    position = frame.index.get_indexer(rows.index)
+    miss = ~rows["faithful"].to_numpy()
+    rows, p = rows[miss], preds[position[miss]]
+    face = centres.loc[rows["annotated"], VA].to_numpy()
+    prompt = centres.loc[rows["prompted"], VA].to_numpy()
+    out = pd.DataFrame(
+        {
+            "prompted": rows["prompted"].to_numpy(),
+            "annotated": rows["annotated"].to_numpy(),
+            "to face": np.linalg.norm(p - face, axis=1),
+            "to prompt": np.linalg.norm(p - prompt, axis=1),
+            "label to face": np.linalg.norm(rows[VA].to_numpy(dtype=float) - face, axis=1),
+        },
+        index=rows.index,
+    )
+    out["follows"] = np.where(out["to face"] < out["to prompt"], "face", "prompt")
+    return out
+
+
+__all__ = [
+    "explained_variance",
+    "face_or_prompt",
+    "fidelity_table",
+    "has_prompts",
+    "intensity_table",
+    "labelled",
+    "miss_table",
+    "prompt_design",
+    "ridge",
+    "tokens",
+    "va_by_label",
+    "word_effects",
+]
