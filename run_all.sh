@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # FER-Zoo: set up the environment, then run the course or its tests.
 #
-#   ./run_all.sh                      set up .venv, run every notebook (quick profile, SyntheticFER)
+#   ./run_all.sh                      set up .venv, run the whole course (quick profile, SyntheticFER):
+#                                     00 explore, 10-13 one per method, 20 evaluate, 30 per method;
+#                                     executed notebooks, figures and summary.{json,md} in
+#                                     outputs/<profile>/
 #   ./run_all.sh test [PYTEST ARGS]   same set-up, then the whole test suite (pytest + nbval)
 #   ./run_all.sh setup                set-up only (venv, locked install, Jupyter kernel)
 #   ./run_all.sh lab                  JupyterLab on the repo with the project's kernel (127.0.0.1)
@@ -9,6 +12,7 @@
 # Options for the notebook run:
 #   --profile NAME|FILE.yaml   params profile (quick, full, ci, diffusionfer; default quick)
 #   --data-dir DIR             dataset folder (e.g. an extracted DiffusionFER release)
+#   --methods a,b              methods to teach and compare (baseline,caf,avce,elim; default all)
 #   --only PREFIX...           run only the notebooks whose names start with these
 #   --set KEY=VALUE...         override single parameters
 set -euo pipefail

@@ -90,8 +90,9 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     overrides = parse_set(args.set)
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
+    methods = [m for m in (args.methods or "").split(",") if m] or None
     results = run_notebooks(
-        args.profile, args.only, overrides, Path(args.out) if args.out else None
+        args.profile, args.only, overrides, Path(args.out) if args.out else None, methods=methods
     )
     print(format_status(results))
     return 0 if all(r.status == "ok" for r in results) else 1
@@ -242,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 00")
     p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
     p.add_argument("--data-dir", default=None, help="shorthand for --set data_dir=DIR")
+    p.add_argument(
+        "--methods", default=None, help="comma-separated methods, e.g. baseline,caf (default: all)"
+    )
     p.add_argument("--out", default=None, help="output folder (default outputs/<profile>)")
     p.add_argument(
         "--refresh",

@@ -222,19 +222,26 @@ def explained_variance(
     ).T
 
 
+def emotion_centres(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean valence and arousal of the training images per annotated expression."""
+    train = labelled(frame[frame["split"] == "train"])
+    if train.empty:
+        raise ValueError("no labelled training images to place the emotion centres")
+    return train.groupby("annotated")[VA].mean()
+
+
 def face_or_prompt(
     frame: pd.DataFrame, preds: Any, centres: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """For each unfaithful image (rows of ``frame`` aligned with ``preds``): the prediction's
     distance to the annotated emotion's VA centre and to the prompted emotion's, and which is
-    nearer. ``centres`` (emotion -> mean valence/arousal) defaults to the frame's training
-    images by annotated expression, so the test images never set them."""
+    nearer. ``centres`` (emotion -> mean valence/arousal; ``emotion_centres`` of the whole
+    data, so that test images never set them) defaults to those of ``frame`` itself."""
     preds = as_numpy(preds).reshape(-1, 2)
     if len(preds) != len(frame):
         raise ValueError(f"{len(preds)} predictions for {len(frame)} images")
     if centres is None:
-        train = labelled(frame[frame["split"] == "train"])
-        centres = train.groupby("annotated")[VA].mean()
+        centres = emotion_centres(frame)
     rows = labelled(frame)
     position = frame.index.get_indexer(rows.index)
     miss = ~rows["faithful"].to_numpy()
@@ -256,6 +263,7 @@ def face_or_prompt(
 
 
 __all__ = [
+    "emotion_centres",
     "explained_variance",
     "face_or_prompt",
     "fidelity_table",

@@ -49,8 +49,12 @@ def test_one_failure_does_not_stop_the_others(course):
     first = (tmp_path / "out" / "00_first.ipynb").read_text()
     assert "seed is 5" in first
     assert "last 10" in (tmp_path / "out" / "02_last.ipynb").read_text()
-    status = json.loads((tmp_path / "out" / "status.json").read_text())
-    assert [s["status"] for s in status] == ["ok", "failed", "ok"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [s["status"] for s in summary["notebooks"]] == ["ok", "failed", "ok"]
+    assert summary["total_seconds"] >= sum(s["seconds"] for s in summary["notebooks"])
+    assert "| 01_broken.ipynb | 01_broken.ipynb | failed |" in (
+        (tmp_path / "out" / "summary.md").read_text()
+    )
     table = runner.format_status(results)
     assert "01_broken.ipynb  failed" in table and "3 notebooks, 1 failed" in table
 
@@ -121,3 +125,51 @@ def test_explore_notebook_runs_under_papermill_from_any_folder(tmp_path, monkeyp
     assert "168 labelled images" in text  # 7 x 24, the ci profile's size
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "per_class = 24" in injected[0].source
+
+
+def test_course_plan_orders_methods_evaluation_and_per_method_runs():
+    notebooks = runner.course_notebooks()
+    steps = runner.plan_course(notebooks, ["baseline", "elim"], {"elim": "no identities"})
+    outputs = [s.output for s in steps]
+    assert outputs[0] == "00_explore_data.ipynb"
+    assert "11_caf.ipynb" not in outputs  # not a chosen method
+    assert outputs.index("10_baseline.ipynb") < outputs.index("13_elim.ipynb")
+    assert outputs.index("13_elim.ipynb") < outputs.index("20_evaluate_va.ipynb")
+    evaluate = steps[outputs.index("20_evaluate_va.ipynb")]
+    assert evaluate.parameters == {"methods": ["baseline"]} and not evaluate.skip
+    per_method = [s for s in steps if s.notebook.stem.startswith("30")]
+    assert [s.output for s in per_method] == [
+        "30_prompt_vs_expression-baseline.ipynb",
+        "30_prompt_vs_expression-elim.ipynb",
+    ]
+    assert [s.parameters for s in per_method] == [{"method": "baseline"}, {"method": "elim"}]
+    assert steps[outputs.index("13_elim.ipynb")].skip == "no identities"
+    assert per_method[1].skip == "no identities"
+    assert [runner.method_of(nb) for nb in notebooks if nb.stem.startswith("1")] == [
+        "baseline",
+        "caf",
+        "avce",
+        "elim",
+    ]
+
+
+def test_skipped_steps_are_reported_not_run(course, monkeypatch):
+    tmp_path, profile = course
+    monkeypatch.setattr(
+        runner,
+        "plan_course",
+        lambda notebooks, methods, cannot_run: [
+            runner.Step(notebooks[0], "00_first.ipynb"),
+            runner.Step(notebooks[2], "02_last.ipynb", {}, "needs identities"),
+        ],
+    )
+    results = runner.run_notebooks(str(profile), out_dir=tmp_path / "out", kernel="python3")
+    assert [(r.status, r.error) for r in results] == [("ok", ""), ("skipped", "needs identities")]
+    assert not (tmp_path / "out" / "02_last.ipynb").exists()
+    assert "1 skipped" in runner.format_status(results)
+
+
+def test_unknown_method_is_an_error(course):
+    tmp_path, profile = course
+    with pytest.raises(ParameterError, match="unknown methods"):
+        runner.run_notebooks(str(profile), out_dir=tmp_path / "o", methods=["cfa"])

@@ -151,6 +151,7 @@ class ELIM(Method):
     """Step A: L_sup on the batch. Step B (w(t) > 0): OT identity matching loss (§5)."""
 
     name = "elim"
+    needs_identities = True  # the course run skips ELIM, with this reason, on data without them
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
