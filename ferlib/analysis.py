@@ -327,15 +327,15 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     identity_bias; a missing value is a group of its own) and gives, for each metric ``m`` of the
     8 ``METRIC_KEYS`` and ``ccc_mean``, ``m_mean`` and ``m_std``. The std is the *sample* standard
     deviation (ddof=1, the spread one would expect between seeds), so it is NaN for a single seed.
-    Also ``n_seeds`` (runs in the group) and ``train_seconds`` (mean over the runs). Rows are
-    sorted by the group keys.
+    Also ``n_seeds`` (runs in the group), and ``train_seconds`` and ``images_per_s`` (training
+    throughput), each the mean over the runs. Rows are sorted by the group keys.
     """
     stats = [f"{m}_{s}" for m in SUMMARY_METRICS for s in ("mean", "std")]
-    columns = [*GROUP_KEYS, "n_seeds", *stats, "train_seconds"]
+    columns = [*GROUP_KEYS, "n_seeds", *stats, "train_seconds", "images_per_s"]
     if runs.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     data = runs.copy()
-    for m in (*SUMMARY_METRICS, "train_seconds"):
+    for m in (*SUMMARY_METRICS, "train_seconds", "images_per_s"):
         data[m] = pd.to_numeric(data[m], errors="coerce")
     grouped = data.groupby(list(GROUP_KEYS), dropna=False, sort=True)
     out = grouped.size().rename("n_seeds").to_frame()
@@ -343,6 +343,7 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
         out[f"{m}_mean"] = grouped[m].mean()
         out[f"{m}_std"] = grouped[m].std(ddof=1)
     out["train_seconds"] = grouped["train_seconds"].mean()
+    out["images_per_s"] = grouped["images_per_s"].mean()
     return out.reset_index()[columns]
 
 
@@ -376,7 +377,8 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
 
     Columns: method, dataset, backbone, then ``image_size`` and ``identity_bias`` only when they
     differ between rows, seeds, one column per metric ("0.812 ± 0.011": mean ± sample std over
-    seeds, 3 decimals; just the mean for a single seed) and ``train s`` (mean training seconds).
+    seeds, 3 decimals; just the mean for a single seed), ``train s`` (mean training seconds) and
+    ``img/s`` (mean training images per second).
     Rows are sorted by dataset, then method (then backbone, image size, identity bias).
     """
     extra = [
@@ -384,10 +386,10 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
         for key in ("image_size", "identity_bias")
         if key in summary.columns and summary[key].astype(str).nunique() > 1
     ]
-    header = ["method", "dataset", "backbone", *extra, "seeds", *metrics, "train s"]
+    header = ["method", "dataset", "backbone", *extra, "seeds", *metrics, "train s", "img/s"]
     lines = [
         "| " + " | ".join(header) + " |",
-        "|" + "|".join([":---"] * (3 + len(extra)) + ["---:"] * (2 + len(metrics))) + "|",
+        "|" + "|".join([":---"] * (3 + len(extra)) + ["---:"] * (3 + len(metrics))) + "|",
     ]
     if not summary.empty:
         order = [k for k in GROUP_KEYS if k in summary.columns]
@@ -398,8 +400,9 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
             cells = [_text(row.get(k)) for k in ("method", "dataset", "backbone", *extra)]
             cells.append(str(n_seeds))
             cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"], n_seeds) for m in metrics]
-            seconds = row.get("train_seconds")
+            seconds, speed = row.get("train_seconds"), row.get("images_per_s")
             cells.append("n/a" if pd.isna(seconds) else f"{seconds:.1f}")
+            cells.append("n/a" if speed is None or pd.isna(speed) else f"{speed:,.0f}")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

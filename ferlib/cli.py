@@ -188,6 +188,11 @@ def _cmd_results(args: argparse.Namespace) -> int:
         print(summary.to_csv(index=False), end="")
     else:
         print(results_markdown(summary))
+    if args.anchors:
+        from .anchors import anchors_markdown
+
+        print("Published anchors (other datasets and protocols; not comparable):\n")
+        print(anchors_markdown())
     return 0
 
 
@@ -289,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("results", help="results table (mean ± std over seeds) from metrics.json")
     p.add_argument("--root", default=None, help="runs folder (default outputs/runs)")
     p.add_argument("--format", choices=("md", "csv"), default="md")
+    p.add_argument("--anchors", action="store_true", help="also print the published anchors, apart")
     p.set_defaults(func=_cmd_results)
 
     p = sub.add_parser("check-env", help="one [OK]/[FAIL] line per requirement")

@@ -304,7 +304,7 @@ def test_summarize_runs_by_hand(runs_root: Path):
     assert sup["ccc_v_std"] == pytest.approx(0.10)  # sample std of 0.6, 0.7, 0.8
     assert sup["ccc_a_std"] == pytest.approx(0.05)
     assert sup["rmse_v_std"] == pytest.approx(0.0)
-    assert sup["train_seconds"] == pytest.approx(20.0)
+    assert sup["train_seconds"] == pytest.approx(20.0) and sup["images_per_s"] == 99.0
     afm = summary[summary["method"] == "afm"].iloc[0]
     assert afm["ccc_v_mean"] == pytest.approx(0.40)
     assert afm["ccc_v_std"] == pytest.approx(0.10)
@@ -318,13 +318,13 @@ def test_results_markdown(runs_root: Path):
     text = results_markdown(summarize_runs(collect_runs(runs_root)))
     lines = text.strip().split("\n")
     assert lines[0].startswith("| method | dataset | backbone | seeds | ccc_v | ccc_a |")
-    assert lines[0].endswith("| train s |")
+    assert lines[0].endswith("| train s | img/s |")
     assert len(lines) == 5
     # rows by dataset, then method
     assert lines[2].startswith("| supervised | diffusionfer | resnet18 | 1 | 0.250 | 0.125 |")
     assert lines[3].startswith("| afm | synthfer | small_cnn | 3 | 0.400 ± 0.100 | 0.200 ± 0.050 |")
     assert lines[4].startswith("| supervised | synthfer | small_cnn | 3 | 0.700 ± 0.100 |")
-    assert lines[4].endswith("| 20.0 |")
+    assert lines[4].endswith("| 20.0 | 99 |")
     assert "±" not in lines[2]
     assert "0.500 ± 0.000" in lines[3]  # rmse_v equal over seeds
     assert all(line.count("|") == lines[0].count("|") for line in lines)
@@ -336,5 +336,5 @@ def test_results_markdown_shows_varying_config(runs_root: Path):
     summary.loc[summary["method"] == "afm", "image_size"] = 128
     text = results_markdown(summary, metrics=("ccc_mean",))
     assert text.split("\n")[0] == (
-        "| method | dataset | backbone | image_size | seeds | ccc_mean | train s |"
+        "| method | dataset | backbone | image_size | seeds | ccc_mean | train s | img/s |"
     )
