@@ -122,9 +122,9 @@ def plan_course(
 
 
 def unrunnable_methods(methods: list[str], config: dict[str, Any]) -> dict[str, str]:
-    """Methods that cannot run on the configured data, with the reason (loads the data only
-    when a chosen method needs identities)."""
-    from .methods import METHODS
+    """Methods that cannot train on the configured data, with the reason (the data is loaded
+    only when a chosen method has a requirement to check)."""
+    from .methods import METHODS, cannot_train
 
     needy = [m for m in methods if getattr(METHODS[m], "needs_identities", False)]
     if not needy:
@@ -132,10 +132,8 @@ def unrunnable_methods(methods: list[str], config: dict[str, Any]) -> dict[str, 
     from .data import load_from_config
 
     data = load_from_config(config)
-    if data.has_identities:
-        return {}
-    reason = f"{data.name} has no identities, and these methods need them"
-    return {m: reason for m in needy}
+    reasons = {m: cannot_train(m, data) for m in needy}
+    return {m: why for m, why in reasons.items() if why}
 
 
 def save_figures(executed: Path, folder: Path) -> list[str]:

@@ -105,7 +105,11 @@ PARAMETERS: dict[str, Parameter] = {
     ),
     "elim_authors_code": Parameter(False, bool, "ELIM: every elim flag at the authors' code value"),
     "methods": Parameter(
-        ["baseline", "caf"], list, "methods compared by the evaluation notebook", run=False
+        ["baseline", "caf", "avce", "elim"], list, "methods the evaluation compares", run=False
+    ),
+    "seeds": Parameter(
+        [0, 1, 2], list, "training seeds the evaluation compares (missing ones are trained)",
+        run=False,
     ),
     "n_boot": Parameter(1000, int, "bootstrap resamples for confidence intervals", run=False),
 }

@@ -317,3 +317,13 @@ def test_training_end_to_end_and_resume_is_exact(tiny_synth, tmp_path, monkeypat
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in straight.history]
     model, _ = ckpt.load_model(tmp_path / "straight" / ckpt.BEST)  # trunk + head only
     assert model(torch.zeros(2, 3, 64, 64))[0].shape == (2, 2)
+
+
+def test_cannot_train_names_elim_s_need_for_identities(tiny_synth):
+    from ferlib.methods import cannot_train
+
+    data = load_dataset("diffusionfer", tiny_synth)
+    assert cannot_train("elim", data) == "" and cannot_train("baseline", data) == ""
+    data.frame["identity"] = None
+    assert cannot_train("elim", data) == "elim needs identities and diffusionfer has none"
+    assert cannot_train("avce", data) == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..data import FERData
 from .avce import AVCE
 from .base import Method, NonFiniteLossError, unwrap
 from .baseline import Baseline
@@ -20,6 +21,13 @@ def build_method(config: dict[str, Any]) -> Method:
     return METHODS[name](config)
 
 
+def cannot_train(method: str, data: FERData) -> str:
+    """Why ``method`` cannot train on ``data`` ("" when it can): ELIM needs identities."""
+    if getattr(METHODS[method], "needs_identities", False) and not data.has_identities:
+        return f"{method} needs identities and {data.name} has none"
+    return ""
+
+
 __all__ = [
     "CAF",
     "ELIM",
@@ -28,5 +36,6 @@ __all__ = [
     "Method",
     "NonFiniteLossError",
     "build_method",
+    "cannot_train",
     "unwrap",
 ]
