@@ -336,7 +336,7 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     data = runs.copy()
     for m in (*SUMMARY_METRICS, "train_seconds", "images_per_s"):
-        data[m] = pd.to_numeric(data[m], errors="coerce")
+        data[m] = pd.to_numeric(data[m], errors="coerce") if m in data else math.nan
     grouped = data.groupby(list(GROUP_KEYS), dropna=False, sort=True)
     out = grouped.size().rename("n_seeds").to_frame()
     for m in SUMMARY_METRICS:

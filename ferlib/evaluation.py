@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch.utils.data import DataLoader
 
@@ -57,6 +59,33 @@ def trunk_features(
     finally:
         model.train(was_training)
     return torch.cat(feats)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device
+) -> torch.nn.Module:
+    """A copy of ``model`` whose BatchNorm statistics are re-estimated on ``loader``'s images as
+    inference sees them (dropout off, one plain pass): the exact mean over batches.
+
+    A diagnostic: when training feeds BatchNorm other inputs than inference does (ELIM runs its
+    VA head on shift-normalised identity groups), the running statistics it keeps can miss the
+    inputs it meets at test time. The original model is left untouched.
+    """
+    copy_ = copy.deepcopy(model).to(device).eval()
+    norms = [m for m in copy_.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        raise ValueError("the model has no BatchNorm layer to recalibrate")
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average: every batch weighs the same
+        norm.train()
+    for images, _, _ in loader:
+        copy_(to_model_input(images, device))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    return copy_.eval()
 
 
 def predict_loader(

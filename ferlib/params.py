@@ -108,7 +108,9 @@ PARAMETERS: dict[str, Parameter] = {
         ["baseline", "caf", "avce", "elim"], list, "methods the evaluation compares", run=False
     ),
     "seeds": Parameter(
-        [0, 1, 2], list, "training seeds the evaluation compares (missing ones are trained)",
+        [0, 1, 2],
+        list,
+        "training seeds the evaluation compares (missing ones are trained)",
         run=False,
     ),
     "n_boot": Parameter(1000, int, "bootstrap resamples for confidence intervals", run=False),
