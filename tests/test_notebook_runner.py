@@ -1,4 +1,5 @@
 import json
+import re
 
 import nbformat
 import pytest
@@ -173,3 +174,34 @@ def test_unknown_method_is_an_error(course):
     tmp_path, profile = course
     with pytest.raises(ParameterError, match="unknown methods"):
         runner.run_notebooks(str(profile), out_dir=tmp_path / "o", methods=["cfa"])
+
+
+def test_every_chapter_opens_with_goals_and_closes_with_exercises():
+    """Course quality: goals and prerequisites first; exercises with hints last."""
+    for nb in runner.course_notebooks():
+        cells = nbformat.read(nb, as_version=4).cells
+        opening, closing = cells[0].source, cells[-1].source
+        assert cells[0].cell_type == "markdown" and "**What you will learn**" in opening, nb.name
+        assert "**Prerequisites**" in opening, nb.name
+        assert cells[-1].cell_type == "markdown" and "## Exercises" in closing, nb.name
+        exercises = [line for line in closing.splitlines() if re.match(r"\d+\. ", line)]
+        assert len(exercises) >= 3, nb.name
+        assert closing.count("*Hint") >= len(exercises) - 1, nb.name
+
+
+def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path):
+    """30 on real DiffusionFER-S (no prompt text): the prompt parts say so and skip."""
+    results = runner.run_notebooks(
+        "diffusionfer",
+        only=["30"],
+        overrides={"data_dir": str(dev_set)},
+        out_dir=tmp_path / "out",
+        methods=["baseline"],
+    )
+    assert [(r.output.rsplit("/", 1)[-1], r.status) for r in results] == [
+        ("30_prompt_vs_expression-baseline.ipynb", "ok")
+    ], results[0].error
+    executed = nbformat.read(results[0].output, as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "no prompt text in this dataset" in text
+    assert "Least faithful:" in text and "unfaithful test images are predicted nearer" in text
