@@ -29,9 +29,14 @@ def data_home() -> Path:
     return repo_root() / "data"
 
 
+OUTPUTS_ENV = "FERZOO_OUTPUTS"
+
+
 def outputs_home() -> Path:
-    """Git-ignored folder for executed notebooks, checkpoints and figures."""
-    return repo_root() / "outputs"
+    """Git-ignored folder for executed notebooks, checkpoints and figures (``$FERZOO_OUTPUTS``
+    when set: tests and scratch runs keep the course's own runs untouched)."""
+    env = os.environ.get(OUTPUTS_ENV)
+    return Path(env).expanduser().resolve() if env else repo_root() / "outputs"
 
 
 def resolve(path: str | os.PathLike[str] | None, default: Path | None = None) -> Path | None:

@@ -38,7 +38,7 @@ from .distributed import (
 from .evaluation import evaluate, to_model_input
 from .methods import Method, NonFiniteLossError, build_method, unwrap
 from .metrics import zero_label_share
-from .paths import outputs_home
+from .paths import outputs_home, resolve
 from .seeding import rng_state, seed_everything, set_rng_state
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -350,6 +350,12 @@ DATA_KEYS = (
 """The parameters that decide which images a run saw and how they were split."""
 
 
+def _same_data(key: str, a: Any, b: Any) -> bool:
+    """Equal data settings; a data folder given relative to the repository equals its absolute
+    path."""
+    return resolve(a) == resolve(b) if key == "data_dir" and a and b else a == b
+
+
 def matching_runs(
     config: dict[str, Any], method: str, root: str | os.PathLike[str] | None = None
 ) -> list[Path]:
@@ -362,6 +368,6 @@ def matching_runs(
     found = []
     for metrics in sorted((base / config["dataset"] / method).glob("*/seed*/metrics.json")):
         run_config = json.loads(metrics.read_text()).get("config", {})
-        if all(run_config.get(k) == config.get(k) for k in DATA_KEYS):
+        if all(_same_data(k, run_config.get(k), config.get(k)) for k in DATA_KEYS):
             found.append(metrics.parent)
     return found

@@ -189,8 +189,9 @@ def test_every_chapter_opens_with_goals_and_closes_with_exercises():
         assert closing.count("*Hint") >= len(exercises) - 1, nb.name
 
 
-def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path):
+def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path, monkeypatch):
     """30 on real DiffusionFER-S (no prompt text): the prompt parts say so and skip."""
+    monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / "outputs"))  # the kernel inherits it
     results = runner.run_notebooks(
         "diffusionfer",
         only=["30"],

@@ -252,3 +252,21 @@ def test_without_dropout_32_samples_are_overfitted(config):
         if mse < 0.01:
             break
     assert mse < 0.01, f"MSE {mse:.4f} after 300 steps"
+
+
+def test_matching_runs_treat_a_relative_data_dir_as_its_absolute_path(tmp_path, monkeypatch):
+    import ferlib.trainer as trainer_module
+    from ferlib.paths import repo_root
+
+    monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
+    from ferlib.paths import outputs_home
+
+    assert outputs_home() == tmp_path.resolve()
+    run = tmp_path / "runs" / "diffusionfer" / "baseline" / "abc" / "seed0"
+    run.mkdir(parents=True)
+    config = {k: None for k in trainer_module.DATA_KEYS} | {"dataset": "diffusionfer"}
+    stored = config | {"data_dir": "../shared/data/dev"}
+    (run / "metrics.json").write_text(json.dumps({"config": stored}))
+    absolute = config | {"data_dir": str((repo_root() / "../shared/data/dev").resolve())}
+    assert trainer_module.matching_runs(absolute, "baseline") == [run]
+    assert trainer_module.matching_runs(config | {"data_dir": "/elsewhere"}, "baseline") == []
