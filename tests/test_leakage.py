@@ -68,3 +68,19 @@ def test_leakage_table_scores_each_model_on_the_same_rows(tiny_synth, tmp_path):
     preds, _, targets = model_outputs(models["narrow"], loader, torch.device("cpu"))
     assert table.loc["narrow", "ccc_v"] == pytest.approx(va_metrics(preds, targets)["ccc_v"])
     assert table[["probe on h", "probe on z"]].apply(lambda c: c.between(0, 1)).all().all()
+
+
+def test_leakage_table_without_identities_still_compares_accuracy(tiny_synth, tmp_path):
+    import torch
+
+    from ferlib.data import cache_images, load_dataset, make_loader
+    from ferlib.leakage import leakage_table
+    from ferlib.models import build_model
+
+    data = cache_images(load_dataset("diffusionfer", tiny_synth), 32, cache_dir=tmp_path)
+    data.frame["identity"] = None
+    loader = make_loader(data, 32, 16, train=False)
+    table = leakage_table(data.frame, {"m": build_model()}, loader, torch.device("cpu"))
+    assert list(table.columns[:3]) == ["ccc_v", "ccc_a", "ccc_mean"]
+    assert table.loc["m", ["probe on h", "probe on z", "chance", "mae_spread_v"]].isna().all()
+    assert table.loc["m", "z size"] == 512

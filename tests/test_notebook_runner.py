@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -206,3 +207,28 @@ def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path, monkeypatch)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "no prompt text in this dataset" in text
     assert "Least faithful:" in text and "unfaithful test images are predicted nearer" in text
+
+
+def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
+    """The batch run as a user starts it, on a tiny SyntheticFER: plan, executed notebooks,
+    figures and the summary with the results of every method over three seeds."""
+    monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / "outputs"))
+    results = runner.run_notebooks("ci", methods=["baseline", "elim"])
+    assert [(Path(r.output).name, r.status) for r in results] == [
+        ("00_explore_data.ipynb", "ok"),
+        ("10_baseline.ipynb", "ok"),
+        ("13_elim.ipynb", "ok"),
+        ("20_evaluate_va.ipynb", "ok"),
+        ("30_prompt_vs_expression-baseline.ipynb", "ok"),
+        ("30_prompt_vs_expression-elim.ipynb", "ok"),
+    ], [r.error for r in results]
+    out = tmp_path / "outputs" / "ci"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["methods"] == ["baseline", "elim"] and summary["dataset"] == "synthetic"
+    assert sorted((r["method"], r["n_seeds"]) for r in summary["results"]) == [
+        ("baseline", 3),
+        ("elim", 3),
+    ]
+    assert all(r["figures"] for r in summary["notebooks"])
+    assert all(Path(f).is_file() for r in summary["notebooks"] for f in r["figures"])
+    assert "| elim | synthetic | small_cnn | 3 |" in (out / "summary.md").read_text()
