@@ -23,7 +23,7 @@ from matplotlib.patches import Rectangle
 
 from .methods.avce import critic
 from .plots import _draw_circumplex, as_numpy
-from .sparsemax import sparsemax
+from .sparsemax import sparsemax, threshold
 
 LABEL, PRED, ATTENTIVE, INATTENTIVE = "black", "#1f78b4", "#d95f02", "#7570b3"
 """Label black, prediction x blue, attentive view y_a orange, inattentive view y_n purple."""
@@ -35,7 +35,7 @@ def simplex_views(z: Any, title: str = "") -> Figure:
     z = torch.as_tensor(as_numpy(z)).reshape(-1)
     soft, sparse = F.softmax(z, dim=0), sparsemax(z)
     support = sparse > 0
-    tau = float((z[support] - sparse[support]).mean())  # p = z − τ on the support
+    tau = float(threshold(z))
     units = np.arange(len(z))
     fig = Figure(figsize=(11, 3.0), layout="constrained")
     axes = fig.subplots(1, 3)

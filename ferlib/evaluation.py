@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch.utils.data import DataLoader
@@ -19,23 +21,30 @@ def to_model_input(
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+@contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``model`` in ``eval()`` inside the block, back in its own mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def model_outputs(
     model: torch.nn.Module, loader: DataLoader, device: torch.device, channels_last: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(predictions N×2, latents N×D, targets N×2) on the CPU in loader order (float64 for the
     predictions and targets). The model is in ``eval()`` for the pass, then back in its mode."""
-    was_training = model.training
-    model.eval()
     preds, latents, targets = [], [], []
-    try:
+    with evaluating(model):
         for images, y, _ in loader:
             out, z = model(to_model_input(images, device, channels_last))
             preds.append(out.float().cpu())
             latents.append(z.float().cpu())
             targets.append(y)
-    finally:
-        model.train(was_training)
     if not preds:
         raise ValueError("evaluation split is empty")
     return torch.cat(preds).double(), torch.cat(latents), torch.cat(targets).double()
@@ -50,15 +59,10 @@ def trunk_features(
     Every method shares the trunk's shape, so h is where methods compare like with like (their
     head latents z differ in size: 512 for the Baseline, 8 for CAF, 64 for ELIM on the CPU).
     """
-    was_training = model.training
-    model.eval()
-    try:
-        feats = [
-            model.trunk(to_model_input(images, device)).float().cpu() for images, _, _ in loader
-        ]
-    finally:
-        model.train(was_training)
-    return torch.cat(feats)
+    with evaluating(model):
+        return torch.cat(
+            [model.trunk(to_model_input(images, device)).float().cpu() for images, _, _ in loader]
+        )
 
 
 @torch.no_grad()

@@ -7,6 +7,7 @@ the run.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -33,12 +34,18 @@ def course_notebooks() -> list[Path]:
 
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
-    """Names and defaults in the notebook's ``parameters`` cell."""
+    """Names and defaults in the notebook's ``parameters`` cell (read once per file version:
+    a course run asks for each notebook's several times while planning)."""
+    return dict(_inspect(str(notebook), Path(notebook).stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _inspect(notebook: str, mtime_ns: int) -> dict[str, Any]:
     import papermill
 
-    info = papermill.inspect_notebook(str(notebook))
+    info = papermill.inspect_notebook(notebook)
     if not info:
-        raise ParameterError(f"{notebook.name} has no cell tagged 'parameters'")
+        raise ParameterError(f"{Path(notebook).name} has no cell tagged 'parameters'")
     return {name: spec["default"] for name, spec in info.items()}
 
 
@@ -126,7 +133,7 @@ def unrunnable_methods(methods: list[str], config: dict[str, Any]) -> dict[str, 
     only when a chosen method has a requirement to check)."""
     from .methods import METHODS, cannot_train
 
-    needy = [m for m in methods if getattr(METHODS[m], "needs_identities", False)]
+    needy = [m for m in methods if METHODS[m].needs_identities]
     if not needy:
         return {}
     from .data import load_from_config

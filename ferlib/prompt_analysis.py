@@ -113,14 +113,18 @@ def tokens(prompt: str) -> list[str]:
     return _TOKEN.findall(str(prompt).lower())
 
 
-def prompt_design(prompts: Sequence[str], min_count: int = 5) -> pd.DataFrame:
+def prompt_design(
+    prompts: Sequence[str], min_count: int = 5, vocab: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Binary bag of words: one column per word in at least ``min_count`` prompts but not in
-    all of them (a word every prompt has, like "portrait", cannot explain any difference)."""
+    all of them (a word every prompt has, like "portrait", cannot explain any difference), or
+    one per word of a given ``vocab`` (the training vocabulary, for test prompts)."""
     sets = [set(tokens(p)) for p in prompts]
-    counts = pd.Series([w for s in sets for w in s]).value_counts()
-    vocab = sorted(counts.index[(counts >= min_count) & (counts < len(sets))])
+    if vocab is None:
+        counts = pd.Series([w for s in sets for w in s]).value_counts()
+        vocab = sorted(counts.index[(counts >= min_count) & (counts < len(sets))])
     matrix = np.array([[w in s for w in vocab] for s in sets], dtype=np.float64)
-    return pd.DataFrame(matrix.reshape(len(sets), len(vocab)), columns=vocab)
+    return pd.DataFrame(matrix.reshape(len(sets), len(vocab)), columns=list(vocab))
 
 
 def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -134,8 +138,13 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.nd
     return coef, y_mean - x_mean @ coef
 
 
+def _usable(frame: pd.DataFrame) -> pd.Series:
+    """Rows with a prompt and both labels: what the prompt models fit and score."""
+    return frame["prompt"].notna() & frame["valence"].notna() & frame["arousal"].notna()
+
+
 def _train_test(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = frame[frame["prompt"].notna() & frame["valence"].notna() & frame["arousal"].notna()]
+    rows = frame[_usable(frame)]
     return rows[rows["split"] == "train"], rows[rows["split"] == "test"]
 
 
@@ -206,13 +215,13 @@ def explained_variance(
     train, test = _train_test(frame)
     design = prompt_design(list(train["prompt"]), min_count)
     coef, intercept = ridge(design.to_numpy(), train[VA].to_numpy(dtype=float), alpha)
-    sets = [set(tokens(p)) for p in test["prompt"]]
-    x_test = np.array([[w in s for w in design.columns] for s in sets], dtype=float)
+    x_test = prompt_design(list(test["prompt"]), vocab=design.columns).to_numpy()
     y_test = test[VA].to_numpy(dtype=float)
     image = as_numpy(image_preds).reshape(-1, 2)
-    if len(image) != len(frame[frame["split"] == "test"]):
+    test_rows = frame["split"] == "test"
+    if len(image) != test_rows.sum():
         raise ValueError("image_preds must hold one row per test image of the frame")
-    image = image[(frame.loc[frame["split"] == "test", "prompt"].notna()).to_numpy()]
+    image = image[_usable(frame[test_rows]).to_numpy()]
     return pd.DataFrame(
         {
             "prompt words only": r_squared(x_test @ coef + intercept, y_test),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 
-def _threshold(z: torch.Tensor) -> torch.Tensor:
+def threshold(z: torch.Tensor) -> torch.Tensor:
     """τ with Σ max(z − τ, 0) = 1 along the last dimension (kept as a size-1 dimension).
 
     Sorted descending, the support size is k* = max{k : 1 + k·z₍ₖ₎ > Σ_{j≤k} z₍ⱼ₎}; the condition
@@ -33,7 +33,7 @@ class SparsemaxFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor) -> torch.Tensor:
-        p = (z - _threshold(z)).clamp(min=0)
+        p = (z - threshold(z)).clamp(min=0)
         ctx.save_for_backward(p)
         return p
 
@@ -50,4 +50,4 @@ def sparsemax(z: torch.Tensor) -> torch.Tensor:
     return SparsemaxFunction.apply(z)
 
 
-__all__ = ["SparsemaxFunction", "sparsemax"]
+__all__ = ["SparsemaxFunction", "sparsemax", "threshold"]

@@ -23,7 +23,7 @@ def build_method(config: dict[str, Any]) -> Method:
 
 def cannot_train(method: str, data: FERData) -> str:
     """Why ``method`` cannot train on ``data`` ("" when it can): ELIM needs identities."""
-    if getattr(METHODS[method], "needs_identities", False) and not data.has_identities:
+    if METHODS[method].needs_identities and not data.has_identities:
         return f"{method} needs identities and {data.name} has none"
     return ""
 

@@ -33,6 +33,7 @@ class Method:
     """Base class: the shared VA model, Adam optimizers and per-iteration MultiStepLR."""
 
     name = "method"
+    needs_identities = False  # True: cannot train on data without identities (ELIM)
 
     def __init__(self, config: dict[str, Any]):
         self.config = config
