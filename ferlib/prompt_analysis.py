@@ -144,8 +144,15 @@ def _usable(frame: pd.DataFrame) -> pd.Series:
 
 
 def _train_test(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and test rows with prompt text; a clear error when there is none to fit on."""
     rows = frame[_usable(frame)]
-    return rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+    train, test = rows[rows["split"] == "train"], rows[rows["split"] == "test"]
+    if train.empty:
+        raise ValueError(
+            "no training image has prompt text (DiffusionFER's cropped release keeps none); "
+            "the prompt-word analysis needs SyntheticFER or images with their prompts"
+        )
+    return train, test
 
 
 def word_effects(

@@ -103,6 +103,14 @@ def test_word_effects_recover_the_words_that_set_va():
     assert table.index[0] in {"happy", "calm"}  # sorted by effect size
 
 
+def test_prompt_models_without_prompt_text_say_so():
+    frame = prompted_frame()
+    frame["prompt"] = None
+    for call in (lambda: pa.word_effects(frame), lambda: pa.explained_variance(frame, [])):
+        with pytest.raises(ValueError, match="no training image has prompt text"):
+            call()
+
+
 def test_explained_variance_prompt_vs_image():
     frame = prompted_frame()
     test = frame[frame["split"] == "test"]
