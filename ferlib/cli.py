@@ -45,7 +45,7 @@ def _cmd_data_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
+    from .course.bench import run_bench
     from .data import load_from_config
     from .params import parse_set, resolve_config
 
@@ -79,7 +79,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_notebooks(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .notebooks import format_status, refresh_committed, run_notebooks
+    from .course.runner import format_status, refresh_committed, run_notebooks
     from .params import parse_set
 
     if args.refresh:
@@ -101,7 +101,7 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .params import parse_set, resolve_config
     from .paths import display_path
-    from .trainer import run_dir, train
+    from .training.trainer import run_dir, train
 
     overrides = parse_set(args.set)
     if args.method:
@@ -121,11 +121,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .checkpoint import load_model
     from .data import load_from_config, make_loader
-    from .device import select_device
-    from .evaluation import evaluate
-    from .metrics import zero_label_share
+    from .evaluation.metrics import zero_label_share
+    from .evaluation.outputs import evaluate
+    from .training.checkpoint import load_model
+    from .training.device import select_device
 
     model, config = load_model(args.checkpoint)
     config = dict(config)
@@ -159,7 +159,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import csv
 
-    from .predict import predict_files
+    from .inference.predict import predict_files
 
     rows, skipped = predict_files(args.checkpoint, args.paths)
     for path, reason in skipped:
@@ -174,8 +174,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from .analysis import collect_runs, results_markdown, summarize_runs
     from .paths import outputs_home
+    from .reporting.runs import collect_runs, results_markdown, summarize_runs
 
     runs = collect_runs(args.root or outputs_home() / "runs")
     if runs.empty:
@@ -189,7 +189,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
     else:
         print(results_markdown(summary))
     if args.anchors:
-        from .anchors import anchors_markdown
+        from .reporting.anchors import anchors_markdown
 
         print("Published anchors (other datasets and protocols; not comparable):\n")
         print(anchors_markdown())
@@ -197,7 +197,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_env(args: argparse.Namespace) -> int:
-    from .envcheck import main
+    from .course.envcheck import main
 
     return main()
 

@@ -20,24 +20,43 @@ class ParameterError(ValueError):
     """An unknown or ill-typed parameter; the message lists the valid names."""
 
 
+GROUPS = ("data", "training", "method", "course")
+"""What a parameter decides: which images a run sees and how they are split (``data``), how any
+method trains (``training``), one method's own settings (``method``, named ``<method>_…``), or
+only what a notebook shows (``course``: never part of a run's configuration)."""
+
+
 @dataclass(frozen=True)
 class Parameter:
     default: Any
     kind: type | tuple[type, ...]
     help: str
-    run: bool = True  # part of a training run's configuration (False: notebook-only)
+    group: str = "training"
+
+    @property
+    def run(self) -> bool:
+        """Part of a training run's configuration (``course`` parameters are notebook-only)."""
+        return self.group != "course"
 
 
 PARAMETERS: dict[str, Parameter] = {
-    "dataset": Parameter("synthetic", str, "synthetic | diffusionfer | diffusionfer_hub | csv"),
-    "data_dir": Parameter(None, (str, type(None)), "dataset folder or CSV; relative to the repo"),
-    "image_size": Parameter(64, int, "network input size in px (64–224)"),
+    "dataset": Parameter(
+        "synthetic", str, "synthetic | diffusionfer | diffusionfer_hub | csv", group="data"
+    ),
+    "data_dir": Parameter(
+        None, (str, type(None)), "dataset folder or CSV; relative to the repo", group="data"
+    ),
+    "image_size": Parameter(64, int, "network input size in px (64–224)", group="data"),
     "seed": Parameter(0, int, "training seed (initial weights, batches, augmentation)"),
-    "data_seed": Parameter(0, int, "SyntheticFER: generator seed (the people and images)"),
-    "identities": Parameter(60, int, "SyntheticFER: number of virtual people"),
-    "per_class": Parameter(300, int, "SyntheticFER: images per prompted emotion"),
-    "synth_size": Parameter(112, int, "SyntheticFER: rendered image size in px"),
-    "identity_bias": Parameter(1.0, (int, float), "SyntheticFER: resting-face bias (0 disables)"),
+    "data_seed": Parameter(
+        0, int, "SyntheticFER: generator seed (the people and images)", group="data"
+    ),
+    "identities": Parameter(60, int, "SyntheticFER: number of virtual people", group="data"),
+    "per_class": Parameter(300, int, "SyntheticFER: images per prompted emotion", group="data"),
+    "synth_size": Parameter(112, int, "SyntheticFER: rendered image size in px", group="data"),
+    "identity_bias": Parameter(
+        1.0, (int, float), "SyntheticFER: resting-face bias (0 disables)", group="data"
+    ),
     "method": Parameter("baseline", str, "baseline | caf | avce | elim"),
     "backbone": Parameter("small_cnn", str, "small_cnn | alexnet | resnet18 | se_resnext50_32x4d"),
     "width": Parameter(1, int, "small_cnn channel multiplier (2 doubles every layer)"),
@@ -66,59 +85,143 @@ PARAMETERS: dict[str, Parameter] = {
         "otsu",
         str,
         "CAF strong/weak split: otsu (per batch, paper) | otsu_global (training labels) | code",
+        group="method",
     ),
-    "caf_margin": Parameter("paper", str, "CAF adaptive margin: paper | code"),
-    "caf_authors_code": Parameter(False, bool, "CAF: every caf flag at the authors' code value"),
-    "caf_aknn_c": Parameter(0.7, (int, float), "CAF AKNN confidence c (FER-Zoo used 1.2)"),
-    "caf_rho": Parameter(1e-6, (int, float), "CAF augmented-Lagrangian rho of the critic"),
-    "caf_adv_weight": Parameter(0.1, (int, float), "CAF weight of the adversarial trunk step"),
-    "caf_betas": Parameter([0.5, 0.9], list, "CAF Adam betas of trunk, regressor and critic"),
+    "caf_margin": Parameter("paper", str, "CAF adaptive margin: paper | code", group="method"),
+    "caf_authors_code": Parameter(
+        False, bool, "CAF: every caf flag at the authors' code value", group="method"
+    ),
+    "caf_aknn_c": Parameter(
+        0.7, (int, float), "CAF AKNN confidence c (FER-Zoo used 1.2)", group="method"
+    ),
+    "caf_rho": Parameter(
+        1e-6, (int, float), "CAF augmented-Lagrangian rho of the critic", group="method"
+    ),
+    "caf_adv_weight": Parameter(
+        0.1, (int, float), "CAF weight of the adversarial trunk step", group="method"
+    ),
+    "caf_betas": Parameter(
+        [0.5, 0.9], list, "CAF Adam betas of trunk, regressor and critic", group="method"
+    ),
     # --- AVCE (ferlib/methods/avce.py; shared/methods/avce.md) ---
-    "avce_critic": Parameter("paper", str, "AVCE similarity: paper (angle + intensity) | code"),
-    "avce_negatives": Parameter("shuffled", str, "AVCE RPC negatives: shuffled | same_sample"),
-    "avce_rpc_reduction": Parameter("mean", str, "AVCE RPC J: mean x avce_lambda | code"),
-    "avce_view_head_init": Parameter("default", str, "AVCE H and V init: default | code"),
-    "avce_authors_code": Parameter(False, bool, "AVCE: every avce flag at the authors' code value"),
-    "avce_alpha": Parameter(0.5, (int, float), "AVCE RPC weight alpha of the negative term"),
-    "avce_beta": Parameter(0.005, (int, float), "AVCE RPC weight beta (positive penalty)"),
-    "avce_gamma": Parameter(0.5, (int, float), "AVCE RPC weight gamma (negative penalty)"),
-    "avce_lambda": Parameter(0.0256, (int, float), "AVCE weight of the RPC objective"),
-    "avce_w_int": Parameter(0.8, (int, float), "AVCE weight of the critic's intensity term"),
-    "avce_margin": Parameter(1.0, (int, float), "AVCE step-B margin on the squared view distance"),
-    "avce_hold": Parameter(0.01, (int, float), "AVCE step-B weight of the hold term"),
-    "avce_betas": Parameter([0.5, 0.9], list, "AVCE Adam betas of trunk and regressor"),
-    "avce_view_lr": Parameter(0.01, (int, float), "AVCE SGD lr of view head H and embedding V"),
-    "avce_view_momentum": Parameter(0.9, (int, float), "AVCE SGD momentum of H and V"),
-    # --- ELIM (ferlib/methods/elim.py; shared/methods/elim.md) ---
-    "elim_p": Parameter(8, int, "ELIM: identities per P×K batch; K = batch_size / elim_p"),
-    "elim_ids_per_step": Parameter(5, int, "ELIM: identities per OT step: a reference + targets"),
-    "elim_weight": Parameter(0.5, (int, float), "ELIM: c_elim, weight of the ELIM loss"),
-    "elim_warmup_start": Parameter(5, int, "ELIM: W1, first iteration with an ELIM step"),
-    "elim_warmup_end": Parameter(50, int, "ELIM: W2, the ELIM weight is t/W2 before it, then 1"),
-    "elim_reg": Parameter(0.2, (int, float), "ELIM: Sinkhorn entropic strength reg = 1/λ"),
-    "elim_head_lr_scale": Parameter(0.2, (int, float), "ELIM: VA head lr as a multiple of lr"),
-    "elim_sampler": Parameter("pk", str, "ELIM: pk (P identities × K images) | random (code)"),
-    "elim_marginals": Parameter("balanced", str, "ELIM: balanced OT marginals | code"),
-    "elim_sinkhorn_iters": Parameter(200, int, "ELIM: Sinkhorn iterations (code: 5)"),
-    "elim_shift_mode": Parameter(
-        "per_sample", str, "ELIM: per_sample | first_sample (code) | none"
+    "avce_critic": Parameter(
+        "paper", str, "AVCE similarity: paper (angle + intensity) | code", group="method"
     ),
-    "elim_authors_code": Parameter(False, bool, "ELIM: every elim flag at the authors' code value"),
+    "avce_negatives": Parameter(
+        "shuffled", str, "AVCE RPC negatives: shuffled | same_sample", group="method"
+    ),
+    "avce_rpc_reduction": Parameter(
+        "mean", str, "AVCE RPC J: mean x avce_lambda | code", group="method"
+    ),
+    "avce_view_head_init": Parameter(
+        "default", str, "AVCE H and V init: default | code", group="method"
+    ),
+    "avce_authors_code": Parameter(
+        False, bool, "AVCE: every avce flag at the authors' code value", group="method"
+    ),
+    "avce_alpha": Parameter(
+        0.5, (int, float), "AVCE RPC weight alpha of the negative term", group="method"
+    ),
+    "avce_beta": Parameter(
+        0.005, (int, float), "AVCE RPC weight beta (positive penalty)", group="method"
+    ),
+    "avce_gamma": Parameter(
+        0.5, (int, float), "AVCE RPC weight gamma (negative penalty)", group="method"
+    ),
+    "avce_lambda": Parameter(
+        0.0256, (int, float), "AVCE weight of the RPC objective", group="method"
+    ),
+    "avce_w_int": Parameter(
+        0.8, (int, float), "AVCE weight of the critic's intensity term", group="method"
+    ),
+    "avce_margin": Parameter(
+        1.0, (int, float), "AVCE step-B margin on the squared view distance", group="method"
+    ),
+    "avce_hold": Parameter(
+        0.01, (int, float), "AVCE step-B weight of the hold term", group="method"
+    ),
+    "avce_betas": Parameter(
+        [0.5, 0.9], list, "AVCE Adam betas of trunk and regressor", group="method"
+    ),
+    "avce_view_lr": Parameter(
+        0.01, (int, float), "AVCE SGD lr of view head H and embedding V", group="method"
+    ),
+    "avce_view_momentum": Parameter(
+        0.9, (int, float), "AVCE SGD momentum of H and V", group="method"
+    ),
+    # --- ELIM (ferlib/methods/elim.py; shared/methods/elim.md) ---
+    "elim_p": Parameter(
+        8, int, "ELIM: identities per P×K batch; K = batch_size / elim_p", group="method"
+    ),
+    "elim_ids_per_step": Parameter(
+        5, int, "ELIM: identities per OT step: a reference + targets", group="method"
+    ),
+    "elim_weight": Parameter(
+        0.5, (int, float), "ELIM: c_elim, weight of the ELIM loss", group="method"
+    ),
+    "elim_warmup_start": Parameter(
+        5, int, "ELIM: W1, first iteration with an ELIM step", group="method"
+    ),
+    "elim_warmup_end": Parameter(
+        50, int, "ELIM: W2, the ELIM weight is t/W2 before it, then 1", group="method"
+    ),
+    "elim_reg": Parameter(
+        0.2, (int, float), "ELIM: Sinkhorn entropic strength reg = 1/λ", group="method"
+    ),
+    "elim_head_lr_scale": Parameter(
+        0.2, (int, float), "ELIM: VA head lr as a multiple of lr", group="method"
+    ),
+    "elim_sampler": Parameter(
+        "pk", str, "ELIM: pk (P identities × K images) | random (code)", group="method"
+    ),
+    "elim_marginals": Parameter(
+        "balanced", str, "ELIM: balanced OT marginals | code", group="method"
+    ),
+    "elim_sinkhorn_iters": Parameter(
+        200, int, "ELIM: Sinkhorn iterations (code: 5)", group="method"
+    ),
+    "elim_shift_mode": Parameter(
+        "per_sample",
+        str,
+        "ELIM: per_sample | first_sample (code) | none",
+        group="method",
+    ),
+    "elim_authors_code": Parameter(
+        False, bool, "ELIM: every elim flag at the authors' code value", group="method"
+    ),
     "methods": Parameter(
-        ["baseline", "caf", "avce", "elim"], list, "methods the evaluation compares", run=False
+        ["baseline", "caf", "avce", "elim"], list, "methods the evaluation compares", group="course"
     ),
     "seeds": Parameter(
         [0, 1, 2],
         list,
         "training seeds the evaluation compares (missing ones are trained)",
-        run=False,
+        group="course",
     ),
-    "n_boot": Parameter(1000, int, "bootstrap resamples for confidence intervals", run=False),
+    "n_boot": Parameter(1000, int, "bootstrap resamples for confidence intervals", group="course"),
 }
 
 
-METHOD_PREFIXES = ("caf_", "avce_", "elim_")
-"""Parameters named ``<method>_…`` belong to that method's runs only."""
+def keys_in(group: str) -> tuple[str, ...]:
+    """The registered parameter names of one of ``GROUPS``, in registry order."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown parameter group {group!r}; choose one of: {', '.join(GROUPS)}")
+    return tuple(k for k, p in PARAMETERS.items() if p.group == group)
+
+
+DATA_KEYS = keys_in("data")
+"""The parameters that decide which images a run saw and how they were split."""
+
+
+def check_choice(name: str, choices: tuple[str, ...], what: str) -> None:
+    """Raise a one-line ValueError listing the valid choices when ``name`` is not one of them."""
+    if name not in choices:
+        raise ValueError(f"unknown {what} {name!r}; choose one of: {', '.join(choices)}")
+
+
+def option(config: dict[str, Any], name: str) -> Any:
+    """``config[name]``, or the registered default when the config predates the parameter."""
+    return config.get(name, PARAMETERS[name].default)
 
 
 def profile_path(profile: str | Path) -> Path:
@@ -218,7 +321,7 @@ def resolve_config(
     return {
         k: v
         for k, v in config.items()
-        if PARAMETERS[k].run and (not k.startswith(METHOD_PREFIXES) or k.startswith(own))
+        if PARAMETERS[k].run and (PARAMETERS[k].group != "method" or k.startswith(own))
     }
 
 

@@ -1,12 +1,12 @@
-"""ferlib.anchors: the published numbers are the course's (metrics.md §7), printed apart."""
+"""ferlib.reporting.anchors: published numbers are the course's (metrics.md §7), shown apart."""
 
 from __future__ import annotations
 
 import pytest
 
-from ferlib.anchors import PUBLISHED, anchors_markdown
 from ferlib.cli import main
 from ferlib.paths import repo_root
+from ferlib.reporting.anchors import PUBLISHED, anchors_markdown
 
 METRICS_MD = repo_root().parent / "shared" / "methods" / "metrics.md"
 

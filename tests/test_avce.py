@@ -10,25 +10,25 @@ import torch.nn.functional as F
 
 import ferlib.methods
 import ferlib.params
-from ferlib import checkpoint as ckpt
 from ferlib.data import cache_images, load_dataset, make_loader
-from ferlib.evaluation import model_outputs
+from ferlib.evaluation.outputs import model_outputs
 from ferlib.methods.avce import (
+    AUTHORS_CODE,
     AVCE,
+    CHOICES,
     CODE_RPC_WEIGHT,
-    FLAGS,
     angle_term,
     avce_head,
     critic,
     derangement,
-    resolve_flags,
     rpc_objective,
     view_regulariser,
 )
+from ferlib.methods.sparsemax import sparsemax
 from ferlib.models import VAModel, build_backbone
 from ferlib.params import PARAMETERS
-from ferlib.sparsemax import sparsemax
-from ferlib.trainer import train
+from ferlib.training import checkpoint as ckpt
+from ferlib.training.trainer import train
 
 
 def make_config(**overrides) -> dict:
@@ -347,17 +347,17 @@ def test_optimizers_and_schedulers():
 
 # --- flags ---------------------------------------------------------------------------------------
 def test_flags_defaults_authors_code_and_validation():
-    assert set(FLAGS) <= set(PARAMETERS)
-    assert resolve_flags({}) == {
+    assert set(CHOICES) | set(AUTHORS_CODE) <= set(PARAMETERS)
+    assert AVCE.resolve_options({}) == {
         "avce_critic": "paper",
         "avce_negatives": "shuffled",
         "avce_rpc_reduction": "mean",
         "avce_view_head_init": "default",
     }
-    code = resolve_flags({"avce_authors_code": True, "avce_critic": "paper"})
-    assert code == {name: value for name, (_, value) in FLAGS.items()}
+    code = AVCE.resolve_options({"avce_authors_code": True, "avce_critic": "paper"})
+    assert code == AUTHORS_CODE
     with pytest.raises(ValueError, match="avce_negatives"):
-        resolve_flags({"avce_negatives": "identity"})
+        AVCE.resolve_options({"avce_negatives": "identity"})
 
 
 def test_code_init_saturates_the_view_head():

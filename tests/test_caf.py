@@ -14,7 +14,6 @@ import torch
 
 import ferlib.methods
 import ferlib.methods.caf as caf
-from ferlib import checkpoint as ckpt
 from ferlib.methods import Baseline
 from ferlib.methods.caf import (
     CAF,
@@ -33,6 +32,7 @@ from ferlib.methods.caf import (
 )
 from ferlib.models import VAModel
 from ferlib.params import defaults
+from ferlib.training import checkpoint as ckpt
 
 
 def make(**overrides) -> CAF:
@@ -492,7 +492,7 @@ def test_otsu_global_threshold_comes_from_the_training_split(tiny_data):
 
 
 def test_train_end_to_end_with_the_trainer(tiny_data, tiny_synth, tmp_path, monkeypatch):
-    from ferlib.trainer import train
+    from ferlib.training.trainer import train
 
     monkeypatch.setitem(ferlib.methods.METHODS, "caf", CAF)
     config = {
@@ -527,7 +527,7 @@ def _ddp_worker(rank: int, world: int, init: str, out: str) -> None:
     """Four CAF iterations on rank-specific data; rank 1 gets one degenerate batch."""
     import torch.distributed as dist
 
-    from ferlib.distributed import weight_digest
+    from ferlib.training.distributed import weight_digest
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)

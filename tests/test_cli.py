@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-import ferlib.envcheck as envcheck
+import ferlib.course.envcheck as envcheck
 from ferlib.cli import main
 
 

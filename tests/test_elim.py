@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import ferlib.methods
-from ferlib import checkpoint as ckpt
 from ferlib.data import cache_images, load_dataset
 from ferlib.methods.baseline import Baseline
 from ferlib.methods.elim import (
@@ -23,6 +22,7 @@ from ferlib.methods.elim import (
     warmup_weight,
 )
 from ferlib.params import defaults
+from ferlib.training import checkpoint as ckpt
 
 
 def make_config(**overrides):
@@ -269,7 +269,7 @@ class Interrupt(Exception):
 
 
 def test_training_end_to_end_and_resume_is_exact(tiny_synth, tmp_path, monkeypatch):
-    from ferlib.trainer import train
+    from ferlib.training.trainer import train
 
     monkeypatch.setitem(ferlib.methods.METHODS, "elim", ELIM)
     data = cache_images(load_dataset("synthetic", tiny_synth), 64, cache_dir=tmp_path / "cache")

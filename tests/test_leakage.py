@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferlib.leakage import error_spread, identity_leakage, identity_probe
+from ferlib.evaluation.leakage import error_spread, identity_leakage, identity_probe
 
 IDS = np.repeat([f"p{i}" for i in range(6)], 20)
 
@@ -52,9 +52,9 @@ def test_leakage_table_scores_each_model_on_the_same_rows(tiny_synth, tmp_path):
     import torch
 
     from ferlib.data import cache_images, load_dataset, make_loader
-    from ferlib.evaluation import model_outputs
-    from ferlib.leakage import leakage_table
-    from ferlib.metrics import va_metrics
+    from ferlib.evaluation.leakage import leakage_table
+    from ferlib.evaluation.metrics import va_metrics
+    from ferlib.evaluation.outputs import model_outputs
     from ferlib.models import build_model
 
     data = cache_images(load_dataset("diffusionfer", tiny_synth), 32, cache_dir=tmp_path)
@@ -74,7 +74,7 @@ def test_leakage_table_without_identities_still_compares_accuracy(tiny_synth, tm
     import torch
 
     from ferlib.data import cache_images, load_dataset, make_loader
-    from ferlib.leakage import leakage_table
+    from ferlib.evaluation.leakage import leakage_table
     from ferlib.models import build_model
 
     data = cache_images(load_dataset("diffusionfer", tiny_synth), 32, cache_dir=tmp_path)

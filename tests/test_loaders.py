@@ -181,3 +181,16 @@ def test_identity_comes_from_the_folder_above_the_class_folders(tiny_synth, tmp_
     data = load_diffusionfer(tmp_path)
     assert data.frame["identity"].nunique() == 4
     assert data.frame.groupby("identity")["split"].nunique().max() == 1
+
+
+def test_summary_line_counts_images_people_and_splits(tiny_synth):
+    import dataclasses
+
+    data = load_dataset("synthetic", tiny_synth)
+    counts = data.frame["split"].value_counts()
+    assert data.summary() == (
+        f"{len(data)} images of {TINY.identities} people; train/val/test = "
+        f"{counts['train']}/{counts['val']}/{counts['test']}"
+    )
+    anonymous = dataclasses.replace(data, frame=data.frame.assign(identity=None))
+    assert anonymous.summary().startswith(f"{len(data)} images; train/val/test = ")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ferlib.losses import LOSS_KINDS, loss_terms, sup_loss
-from ferlib.metrics import va_metrics
+from ferlib.evaluation.metrics import va_metrics
+from ferlib.methods.losses import LOSS_KINDS, loss_terms, sup_loss
 
 
 def batch(n=64, seed=0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.stats import pearsonr
 
-from ferlib.metrics import METRIC_KEYS, VAMetrics, va_metrics, zero_label_share
+from ferlib.evaluation.metrics import METRIC_KEYS, VAMetrics, va_metrics, zero_label_share
 
 Y4 = [1.0, 2.0, 3.0, 4.0]
 

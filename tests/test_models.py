@@ -255,3 +255,12 @@ def test_local_file_errors_name_the_file(tmp_path):
     torch.save([torch.zeros(1)], not_a_state_dict)
     with pytest.raises(ValueError, match="list.pth"):
         build_backbone("small_cnn", pretrained=not_a_state_dict)
+
+
+def test_parameter_count_counts_every_element():
+    from torch import nn
+
+    from ferlib.models import parameter_count
+
+    assert parameter_count(nn.Linear(3, 2)) == 3 * 2 + 2
+    assert parameter_count(nn.Sequential()) == 0

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 import yaml
 
-import ferlib.notebooks as runner
+import ferlib.course.runner as runner
 from ferlib.cli import main
 from ferlib.params import ParameterError
 

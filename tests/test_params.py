@@ -3,7 +3,7 @@ import ast
 import pytest
 import yaml
 
-from ferlib.notebooks import check_profile_against_course, course_notebooks, declared_parameters
+from ferlib.course.runner import check_profile_against_course, course_notebooks, declared_parameters
 from ferlib.params import (
     PARAMETERS,
     ParameterError,
@@ -97,3 +97,19 @@ def test_a_run_config_holds_only_its_own_method_settings():
     caf = resolve_config("quick", {"method": "caf"})
     assert "caf_grouping" in caf and not any(k.startswith(("avce_", "elim_")) for k in caf)
     assert "methods" not in caf and "n_boot" not in caf  # notebook-only settings
+
+
+def test_every_parameter_has_a_group_and_method_parameters_are_named_for_their_method():
+    from ferlib.methods import METHODS
+    from ferlib.params import DATA_KEYS, GROUPS, PARAMETERS, keys_in
+
+    assert all(p.group in GROUPS for p in PARAMETERS.values())
+    prefixes = tuple(f"{name}_" for name in METHODS if name != "baseline")
+    for key, p in PARAMETERS.items():
+        assert (p.group == "method") == key.startswith(prefixes), key
+        assert p.run == (p.group != "course"), key
+    assert DATA_KEYS == keys_in("data")
+    assert {"dataset", "data_dir", "image_size", "identity_bias"} <= set(DATA_KEYS)
+    assert "seed" not in DATA_KEYS  # the training seed changes weights, not images
+    with pytest.raises(ValueError, match="unknown parameter group"):
+        keys_in("model")

@@ -8,11 +8,11 @@ import warnings
 import pytest
 import torch
 
-from ferlib import checkpoint as ckpt
 from ferlib.data import load_dataset
 from ferlib.methods import build_method
 from ferlib.params import resolve_config
-from ferlib.trainer import TrainingDivergedError, fit_or_load, train
+from ferlib.training import checkpoint as ckpt
+from ferlib.training.trainer import TrainingDivergedError, fit_or_load, train
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_fit_or_load_does_not_retrain_a_finished_run(config, tiny_data, tmp_path
     def no_training(*args, **kwargs):
         raise AssertionError("retrained a finished run")
 
-    import ferlib.trainer as trainer
+    import ferlib.training.trainer as trainer
 
     monkeypatch.setattr(trainer, "train", no_training)
     again = fit_or_load(config, tmp_path, data=tiny_data, progress=False)
@@ -162,7 +162,7 @@ def test_same_seed_same_losses(config, tiny_data):
 
 def test_one_step_moves_every_parameter_and_modes_are_restored(config, tiny_data):
     from ferlib.data import make_loader
-    from ferlib.evaluation import evaluate
+    from ferlib.evaluation.outputs import evaluate
 
     torch.manual_seed(0)
     method = build_method(config)
@@ -255,7 +255,7 @@ def test_without_dropout_32_samples_are_overfitted(config):
 
 
 def test_matching_runs_treat_a_relative_data_dir_as_its_absolute_path(tmp_path, monkeypatch):
-    import ferlib.trainer as trainer_module
+    import ferlib.training.trainer as trainer_module
     from ferlib.paths import repo_root
 
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
@@ -270,3 +270,44 @@ def test_matching_runs_treat_a_relative_data_dir_as_its_absolute_path(tmp_path, 
     absolute = config | {"data_dir": str((repo_root() / "../shared/data/dev").resolve())}
     assert trainer_module.matching_runs(absolute, "baseline") == [run]
     assert trainer_module.matching_runs(config | {"data_dir": "/elsewhere"}, "baseline") == []
+
+
+def test_fit_or_load_finds_its_own_run_folder(config, tiny_data, tmp_path, monkeypatch):
+    from ferlib.training.trainer import run_dir
+
+    monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
+    result = fit_or_load({**config, "epochs": 1}, data=tiny_data, progress=False)
+    assert result.out_dir == run_dir({**config, "epochs": 1})
+    assert result.out_dir.is_relative_to(tmp_path.resolve())
+    assert (result.out_dir / "metrics.json").is_file()
+
+
+def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
+    config, tiny_data, tmp_path, monkeypatch
+):
+    import dataclasses
+
+    import ferlib.training.trainer as trainer_module
+
+    monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
+    quick = {**config, "epochs": 1}
+    trained = []
+    real_fit = trainer_module.fit_or_load
+
+    def counting_fit(recipe, out_dir=None, **kwargs):
+        trained.append((recipe["method"], recipe["seed"]))
+        return real_fit(recipe, out_dir, data=tiny_data, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "fit_or_load", counting_fit)
+    fit_or_load(quick, data=tiny_data, progress=False)  # seed 0 exists already
+    anonymous = dataclasses.replace(tiny_data, frame=tiny_data.frame.assign(identity=None))
+    logged = []
+    runs = trainer_module.seed_runs(
+        quick, ["baseline", "elim"], [0, 1], data=anonymous, log=logged.append
+    )
+    assert trained == [("baseline", 1)]
+    assert list(runs) == ["baseline"] and sorted(runs["baseline"]) == [0, 1]
+    assert [p.name for p in runs["baseline"].values()] == ["seed0", "seed1"]
+    assert logged == [f"elim: left out — elim needs identities and {tiny_data.name} has none"]
+    again = trainer_module.seed_runs(quick, ["baseline"], [0, 1], log=logged.append)
+    assert again == runs and trained == [("baseline", 1)]  # nothing retrained

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from .records import FERData
-from .torch_data import CachedVADataset, _already_batched
+from .torch_data import CachedVADataset, already_batched
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ def pk_loader(
     ``loader.generator`` is the sampler's generator, so checkpointing it (as the trainer does)
     is enough for an exact resume. ``distributed=(rank, world_size)`` gives each rank disjoint
     batches of the same epoch plan.
+
+    Taught in ``notebooks/13_elim.ipynb`` §2.
     """
     codes = identity_codes(data.frame)
     dataset = CachedVADataset(data, image_size, train=True)
@@ -161,5 +163,5 @@ def pk_loader(
         num_workers=num_workers,
         generator=generator,
         persistent_workers=num_workers > 0,
-        collate_fn=_already_batched,
+        collate_fn=already_batched,
     )

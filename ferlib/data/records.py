@@ -97,6 +97,14 @@ class FERData:
     def has_identities(self) -> bool:
         return bool(self.frame["identity"].notna().any())
 
+    def summary(self) -> str:
+        """One line a chapter prints first: "2100 images of 60 people; train/val/test =
+        1470/315/315" (the people only where the data has identities)."""
+        counts = self.frame["split"].value_counts()
+        people = f" of {self.frame['identity'].nunique()} people" if self.has_identities else ""
+        sizes = "/".join(str(int(counts.get(s, 0))) for s in SPLITS)
+        return f"{len(self)} images{people}; {'/'.join(SPLITS)} = {sizes}"
+
 
 def require_columns(columns: list[str], required: tuple[str, ...], source: Path) -> None:
     """Raise ``ColumnError`` naming each missing column, with the closest existing one."""

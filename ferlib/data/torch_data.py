@@ -47,7 +47,9 @@ class CachedVADataset(Dataset):
         return batch, self.targets[index], index
 
 
-def _already_batched(batch):
+def already_batched(batch):
+    """The loader's ``collate_fn`` when the dataset returns whole batches (a batch sampler indexes
+    the tensor store once per batch): the batch as it is."""
     return batch
 
 
@@ -100,5 +102,5 @@ def make_loader(
         num_workers=num_workers,
         generator=generator,
         persistent_workers=num_workers > 0,
-        collate_fn=None if decode else _already_batched,
+        collate_fn=None if decode else already_batched,
     )

@@ -17,20 +17,26 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.lr_scheduler import MultiStepLR
+from torch.optim import Optimizer
 
-from ..losses import sup_loss
 from ..models import VAHead, VAModel
-from ..params import PARAMETERS
-from ..sparsemax import sparsemax
 from .base import Method
+from .losses import sup_loss
+from .sparsemax import sparsemax
 
-# Each flag's paper/default value and the authors'-code value (methods/README.md, rule 5).
-FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "avce_critic": (("paper", "code"), "code"),
-    "avce_negatives": (("shuffled", "same_sample"), "same_sample"),
-    "avce_rpc_reduction": (("mean", "code"), "code"),
-    "avce_view_head_init": (("default", "code"), "code"),
+# Each switch's values (the first is the paper's, the default) and its authors'-code value
+# (methods/README.md, rule 5).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "avce_critic": ("paper", "code"),
+    "avce_negatives": ("shuffled", "same_sample"),
+    "avce_rpc_reduction": ("mean", "code"),
+    "avce_view_head_init": ("default", "code"),
+}
+AUTHORS_CODE = {
+    "avce_critic": "code",
+    "avce_negatives": "same_sample",
+    "avce_rpc_reduction": "code",
+    "avce_view_head_init": "code",
 }
 
 LATENT = 32  # z, the bottleneck the views are taken of (§2)
@@ -40,22 +46,6 @@ CODE_RPC_WEIGHT = 1e-4  # rpc_reduction="code": the weight of the summed J (§3.
 COS_CLAMP = 1e-6  # θ's clamp, keeps arccos' gradient finite at collinear vectors (§3)
 NORM_EPS = 1e-12  # ‖u‖ = sqrt(Σu² + ε), finite gradient at u = 0 (§3)
 UNIT_EPS = 1e-6  # û = u / (‖u‖ + ε) in step B (§3.5)
-
-
-def option(config: dict[str, Any], name: str) -> Any:
-    """``config[name]``, or its registered default (ferlib/params.py)."""
-    return config.get(name, PARAMETERS[name].default)
-
-
-def resolve_flags(config: dict[str, Any]) -> dict[str, str]:
-    """The four behaviour flags; ``avce_authors_code=True`` forces every one to the code value."""
-    flags = {}
-    for name, (choices, code_value) in FLAGS.items():
-        value = code_value if option(config, "avce_authors_code") else option(config, name)
-        if value not in choices:
-            raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
-        flags[name] = value
-    return flags
 
 
 # --- the critic (§3.2) ---------------------------------------------------------------------------
@@ -85,6 +75,8 @@ def critic(
 
     Intensity is 1 − |‖y‖ − ‖x‖|. ``kind="code"`` adds the authors' −0.05 sign-of-valence penalty,
     which carries no gradient.
+
+    Taught in ``notebooks/12_avce.ipynb`` §4.1.
     """
     f = angle_term(x, y, kind) + w_int * (1 - (norm(y) - norm(x)).abs())
     if kind == "code":
@@ -97,6 +89,8 @@ def derangement(n: int) -> torch.Tensor:
     """A random permutation π with no fixed point for n ≥ 2: a random order, cyclically shifted.
 
     Drawn on the CPU from the global generator, which checkpoints save, so a resume is exact.
+
+    Taught in ``notebooks/12_avce.ipynb`` §4.2.
     """
     order = torch.randperm(n)
     pi = torch.empty_like(order)
@@ -116,6 +110,8 @@ def rpc_objective(
 
     ``reduction="code"`` sums over the batch instead (B × the mean), the scale of the authors'
     broadcast bug without its B×B matrix (§8).
+
+    Taught in ``notebooks/12_avce.ipynb`` §4.2.
     """
     per_sample = f_pos - alpha * f_neg - beta / 2 * f_pos.pow(2) - gamma / 2 * f_neg.pow(2)
     return per_sample.mean() if reduction == "mean" else per_sample.sum()
@@ -128,6 +124,8 @@ def view_regulariser(
     """(L_B, push, hold term): push the views ≥ √m apart; hold each view's direction near v's.
 
     ``vector_norm`` has a zero subgradient at 0, so all-zero (dead-ReLU) embeddings give no NaN.
+
+    Taught in ``notebooks/12_avce.ipynb`` §4.4.
     """
 
     def unit(u: torch.Tensor) -> torch.Tensor:
@@ -202,11 +200,11 @@ class AVCE(Method):
     """Step A (L_sup − λ·J on E, R, H) then step B (L_B on E, R below z, V), every iteration."""
 
     name = "avce"
+    choices = CHOICES
+    authors_code = AUTHORS_CODE
 
     def __init__(self, config: dict[str, Any]) -> None:
-        flags = resolve_flags(config)  # a bad flag fails before a (possibly large) trunk is built
-        super().__init__(config)
-        self.flags = flags
+        super().__init__(config)  # a bad switch fails here, before the trunk is built
         # R is fixed by the spec (§2); the ``head`` parameter does not apply to AVCE.
         trunk = self.model.trunk
         self.model = VAModel(
@@ -215,7 +213,7 @@ class AVCE(Method):
             {**self.model.config, "hidden": LATENT, "latent": HIDDEN},  # rebuildable shape
         )
         self.view_head, self.embedding = ViewHead(), Embedding()
-        if self.flags["avce_view_head_init"] == "code":
+        if self.option("avce_view_head_init") == "code":
             code_init(self.view_head)
             code_init(self.embedding)
         self.net: nn.Module = AVCENet(self.model, self.view_head, self.embedding)
@@ -240,43 +238,38 @@ class AVCE(Method):
             "embedding": list(self.embedding.parameters()),
         }
 
-    def build_optimizers(self) -> None:
+    def optimizer(self, name: str, params: list[nn.Parameter]) -> Optimizer:
         """Adam (betas ``avce_betas``) for E and R; SGD with momentum for H and V (§5)."""
-        cfg, groups = self.config, self.param_groups()
-        betas = tuple(option(cfg, "avce_betas"))
-        view_lr, momentum = option(cfg, "avce_view_lr"), option(cfg, "avce_view_momentum")
-        self.optimizers = {
-            name: torch.optim.Adam(groups[name], lr=cfg["lr"], betas=betas)
-            for name in ("trunk", "head")
-        }
-        for name in ("view_head", "embedding"):
-            self.optimizers[name] = torch.optim.SGD(groups[name], lr=view_lr, momentum=momentum)
-        self.schedulers = {
-            name: MultiStepLR(opt, milestones=list(cfg["milestones"]), gamma=cfg["gamma"])
-            for name, opt in self.optimizers.items()
-        }
+        if name in ("view_head", "embedding"):
+            lr, momentum = self.option("avce_view_lr"), self.option("avce_view_momentum")
+            return torch.optim.SGD(params, lr=lr, momentum=momentum)
+        betas = tuple(self.option("avce_betas"))
+        return torch.optim.Adam(params, lr=self.config["lr"], betas=betas)
 
     # --- the two losses ------------------------------------------------------------------
     def step_a_loss(
         self, x: torch.Tensor, y_a: torch.Tensor, y_n: torch.Tensor, targets: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """L_A = L_sup − w·J (§3.4); w = λ for the mean J, 1e-4 for the code's summed J (D3)."""
-        cfg, flags = self.config, self.flags
+        """L_A = L_sup − w·J (§3.4); w = λ for the mean J, 1e-4 for the code's summed J (D3).
+
+        Taught in ``notebooks/12_avce.ipynb`` §4.3.
+        """
+        cfg, option = self.config, self.option
         x, y_a, y_n = x.float(), y_a.float(), y_n.float()
-        kind, w_int = flags["avce_critic"], option(cfg, "avce_w_int")
-        if flags["avce_negatives"] == "shuffled":  # product of marginals (D4)
+        kind, w_int = option("avce_critic"), option("avce_w_int")
+        if option("avce_negatives") == "shuffled":  # product of marginals (D4)
             y_n = y_n[derangement(len(y_n)).to(y_n.device)]
         f_pos, f_neg = critic(x, y_a, kind, w_int), critic(x, y_n, kind, w_int)
-        reduction = flags["avce_rpc_reduction"]
+        reduction = option("avce_rpc_reduction")
         j = rpc_objective(
             f_pos,
             f_neg,
-            option(cfg, "avce_alpha"),
-            option(cfg, "avce_beta"),
-            option(cfg, "avce_gamma"),
+            option("avce_alpha"),
+            option("avce_beta"),
+            option("avce_gamma"),
             reduction,
         )
-        weight = option(cfg, "avce_lambda") if reduction == "mean" else CODE_RPC_WEIGHT
+        weight = option("avce_lambda") if reduction == "mean" else CODE_RPC_WEIGHT
         sup = sup_loss(x, targets, cfg["sup_loss"])
         loss = sup - weight * j  # J is maximised: the sign FER-Zoo inverted (§8)
         logs = {
@@ -290,13 +283,12 @@ class AVCE(Method):
     def step_b_loss(
         self, v: torch.Tensor, v_a: torch.Tensor, v_n: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        cfg = self.config
         loss, push, held = view_regulariser(
             v.float(),
             v_a.float(),
             v_n.float(),
-            option(cfg, "avce_margin"),
-            option(cfg, "avce_hold"),
+            self.option("avce_margin"),
+            self.option("avce_hold"),
         )
         return loss, {"reg": loss.item(), "push": push.item(), "hold": held.item()}
 
@@ -327,7 +319,10 @@ class AVCE(Method):
         iteration: int,
         index: torch.Tensor | None = None,
     ) -> dict[str, float]:
-        """Two optimizer steps and two trunk passes; ``loss`` is step A's L_A."""
+        """Two optimizer steps and two trunk passes; ``loss`` is step A's L_A.
+
+        Taught in ``notebooks/12_avce.ipynb`` §4.5.
+        """
         return {**self.step_a(images, targets), **self.step_b(images)}
 
 
@@ -339,7 +334,6 @@ __all__ = [
     "angle_term",
     "critic",
     "derangement",
-    "resolve_flags",
     "rpc_objective",
     "view_regulariser",
 ]

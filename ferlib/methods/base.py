@@ -1,6 +1,6 @@
 """What a method is: its modules, its update for one batch, and its optimizers.
 
-The trainer (``ferlib.trainer``) owns everything else: data, device, seeding, evaluation,
+The trainer (``ferlib.training.trainer``) owns everything else: data, device, seeding, evaluation,
 checkpoints, logging. A method that needs several optimizer steps per batch (CAF's critic and
 adversarial steps) takes them inside ``training_step`` with ``backward_and_step``.
 """
@@ -18,6 +18,8 @@ from torch.utils.data import DataLoader
 
 from ..data import FERData, make_loader
 from ..models import VAModel, build_model
+from ..params import check_choice, option
+from ..training.distributed import average_gradients
 
 
 class NonFiniteLossError(RuntimeError):
@@ -34,9 +36,16 @@ class Method:
 
     name = "method"
     needs_identities = False  # True: cannot train on data without identities (ELIM)
+    choices: dict[str, tuple[str, ...]] = {}
+    """The method's string parameters and their allowed values (checked before any module is
+    built, so a typo fails at once)."""
+    authors_code: dict[str, Any] = {}
+    """Each parameter's value in the authors' released code. ``<name>_authors_code=True`` sets
+    every one of them at once and wins over the single settings (paper semantics by default)."""
 
     def __init__(self, config: dict[str, Any]):
         self.config = config
+        self.resolve_options(config)
         self.model: nn.Module = build_model(
             config["backbone"],
             config["head"],
@@ -49,6 +58,31 @@ class Method:
         self.device = torch.device("cpu")
         self.use_amp = False
         self.scaler = torch.amp.GradScaler("cuda", enabled=False)
+
+    # --- parameters ----------------------------------------------------------------------
+    @classmethod
+    def resolve_option(cls, config: dict[str, Any], name: str) -> Any:
+        """``name``'s value for this method: the authors' code value under
+        ``<method>_authors_code``, else the config's, else the registered default; checked
+        against ``choices``."""
+        if name in cls.authors_code and option(config, f"{cls.name}_authors_code"):
+            value = cls.authors_code[name]
+        else:
+            value = option(config, name)
+        if name in cls.choices:
+            check_choice(value, cls.choices[name], name)
+        return value
+
+    @classmethod
+    def resolve_options(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Every switchable parameter (``choices`` and ``authors_code``) as the method uses it."""
+        return {
+            name: cls.resolve_option(config, name) for name in {**cls.choices, **cls.authors_code}
+        }
+
+    def option(self, name: str) -> Any:
+        """A parameter's value for this run (see ``resolve_option``)."""
+        return self.resolve_option(self.config, name)
 
     # --- modules -------------------------------------------------------------------------
     @property
@@ -89,11 +123,16 @@ class Method:
             "head": list(self.core.head.parameters()),
         }
 
+    def optimizer(self, name: str, params: list[nn.Parameter]) -> Optimizer:
+        """The optimizer of one parameter group: Adam at ``lr`` with ``betas``. A method whose
+        paper uses other settings overrides this, and only this."""
+        return torch.optim.Adam(params, lr=self.config["lr"], betas=tuple(self.config["betas"]))
+
     def build_optimizers(self) -> None:
+        """One optimizer per parameter group, each with a per-iteration ``MultiStepLR``."""
         cfg = self.config
         self.optimizers = {
-            name: torch.optim.Adam(params, lr=cfg["lr"], betas=tuple(cfg["betas"]))
-            for name, params in self.param_groups().items()
+            name: self.optimizer(name, params) for name, params in self.param_groups().items()
         }
         self.schedulers = {
             name: MultiStepLR(opt, milestones=list(cfg["milestones"]), gamma=cfg["gamma"])
@@ -105,18 +144,37 @@ class Method:
             return torch.autocast(device_type=self.device.type, dtype=torch.float16)
         return contextlib.nullcontext()
 
-    def backward_and_step(self, loss: torch.Tensor, optimizer_names: tuple[str, ...]) -> None:
+    def backward_and_step(
+        self,
+        loss: torch.Tensor,
+        optimizer_names: tuple[str, ...],
+        clip: dict[str, float] | None = None,
+        synchronise: bool = False,
+    ) -> None:
         """Zero (``set_to_none``), backpropagate and step the named optimizers, in order.
 
         A non-finite loss raises before anything is stepped, so the weights stay good.
+        ``clip`` maps optimizer names to a maximum gradient norm of their parameters (unscaled
+        first under mixed precision; ELIM clips the trunk). ``synchronise`` averages the gradients
+        over DDP ranks by hand, for modules run outside the DDP wrapper (CAF's steps B and C).
         """
         if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLossError(f"{self.name}: loss is {loss.item()}")
-        for name in optimizer_names:
-            self.optimizers[name].zero_grad(set_to_none=True)
+        optimizers = [self.optimizers[name] for name in optimizer_names]
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        for name in optimizer_names:
-            self.scaler.step(self.optimizers[name])
+        if synchronise:
+            average_gradients(
+                [p for opt in optimizers for g in opt.param_groups for p in g["params"]]
+            )
+        for name, max_norm in (clip or {}).items():
+            opt = self.optimizers[name]
+            self.scaler.unscale_(opt)
+            params = [p for g in opt.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+        for opt in optimizers:
+            self.scaler.step(opt)
         self.scaler.update()
 
     def step_schedulers(self) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from ..losses import sup_loss
 from .base import Method
+from .losses import sup_loss
 
 
 class Baseline(Method):

@@ -14,16 +14,14 @@ import math
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
-from torch.optim.lr_scheduler import MultiStepLR
+from torch.optim import Optimizer
 
 from ..data import FERData
-from ..losses import sup_loss
 from ..models import VAHead
-from ..models.backbones import check_choice
-from ..params import PARAMETERS
-from .base import Method, NonFiniteLossError
+from ..training.distributed import all_ranks, rank_mean
+from .base import Method
+from .losses import sup_loss
 
 GROUPINGS = ("otsu", "otsu_global", "code")
 MARGINS = ("paper", "code")
@@ -37,17 +35,14 @@ CRITIC_DIM = 16  # §2: f_c has a linear 16-d output
 REGRESSOR_HIDDEN, REGRESSOR_LATENT = 64, 8  # §2: f_r is F→64→8→2
 
 
-def option(config: dict[str, Any], name: str) -> Any:
-    """A CAF setting from the run config, else its registered default (ferlib/params.py)."""
-    return config.get(name, PARAMETERS[name].default)
-
-
 # --- §3.1 grouping ---------------------------------------------------------------------------
 def otsu_threshold(values: torch.Tensor, bins: int = 64) -> float | None:
     """Otsu's threshold of ``values`` clipped to [0, 1]; None when they fill a single bin.
 
     64-bin histogram, bin centres as values, the 63 inner edges as candidates, maximise
     ω₀ω₁(μ₀ − μ₁)²; a tie takes the middle of the maximising range (§3.1).
+
+    Taught in ``notebooks/11_caf.ipynb`` §2.
     """
     x = values.detach().double().flatten().clamp(0, 1)
     idx = (x * bins).floor().long().clamp(max=bins - 1)
@@ -91,6 +86,8 @@ def group(
     ``otsu``: S = {r > δ_r} with δ_r from this batch; ``otsu_global``: the given ``delta_r``
     (from the training labels); ``code``: r² against the cumulative-ratio threshold + 0.25. If a
     group is empty (or the threshold is undefined) the code's fixed cuts on r² apply instead.
+
+    Taught in ``notebooks/11_caf.ipynb`` §2.
     """
     y = targets.detach().double().cpu()
     r2 = y.pow(2).sum(1)
@@ -109,7 +106,10 @@ def group(
 
 
 def balance(strong: torch.Tensor, weak: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first m′ = 2⌊min(|S|, |W|)/2⌋ of each group, in batch order (§3.1)."""
+    """The first m′ = 2⌊min(|S|, |W|)/2⌋ of each group, in batch order (§3.1).
+
+    Taught in ``notebooks/11_caf.ipynb`` §2.
+    """
     m = 2 * (min(len(strong), len(weak)) // 2)
     return strong[:m], weak[:m]
 
@@ -125,6 +125,8 @@ def aknn_sizes(points: torch.Tensor, labels: torch.Tensor, c: float) -> torch.Te
 
     K = the smallest k whose k nearest other points have a majority share > ½ + c/√k; the number
     of points if no k qualifies.
+
+    Taught in ``notebooks/11_caf.ipynb`` §4.1.
     """
     n, x = len(points), points.float()
     dist_ = torch.cdist(x, x)
@@ -172,6 +174,8 @@ def margins(
 
     paper: MI(η) + log(B/c)/(2K_i); code: G_i + c/√(K_i − 1), with K_i − 1 ≥ 1 (the code's list
     lookup wrapped around for K = 1, possible only when c < 0.5).
+
+    Taught in ``notebooks/11_caf.ipynb`` §4.1.
     """
     with torch.no_grad():
         m = len(c_strong)
@@ -192,7 +196,10 @@ def critic_loss(
     lam: float,
     rho: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """L_c = E_P + E_Q + λ(1 − Ω) − (ρ/2)(1 − Ω)² and Ω (Fisher-GAN-style constraint, §3.4)."""
+    """L_c = E_P + E_Q + λ(1 − Ω) − (ρ/2)(1 − Ω)² and Ω (Fisher-GAN-style constraint, §3.4).
+
+    Taught in ``notebooks/11_caf.ipynb`` §4.2.
+    """
     partner = mirror(len(c_strong)).to(c_strong.device)
     d_pos = (c_strong - c_strong[partner]).pow(2).sum(1)
     d_neg = torch.relu(margin - (c_strong - c_weak[partner]).pow(2).sum(1))
@@ -202,7 +209,10 @@ def critic_loss(
 
 
 def adversarial_loss(c_weak: torch.Tensor, weight: float) -> torch.Tensor:
-    """L_adv = −w_adv · mean critic output over weak samples and dimensions (§3.5)."""
+    """L_adv = −w_adv · mean critic output over weak samples and dimensions (§3.5).
+
+    Taught in ``notebooks/11_caf.ipynb`` §4.3.
+    """
     return -weight * c_weak.mean()
 
 
@@ -212,6 +222,8 @@ class Critic(nn.Module):
 
     The game's state lives here as buffers, so checkpoints and exact resume carry it: the
     multiplier λ and the per-run counts of skipped batches (m′ < 2) and skipped critic steps (D8).
+
+    Taught in ``notebooks/11_caf.ipynb`` §3.
     """
 
     def __init__(self, in_features: int) -> None:
@@ -231,27 +243,22 @@ class Critic(nn.Module):
         return self.net(h)
 
 
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
 class CAF(Method):
     """CAF on the shared trainer: ``core`` is trunk + f_r; ``critic`` is training-only."""
 
     name = "caf"
+    choices = {"caf_grouping": GROUPINGS, "caf_margin": MARGINS}
+    authors_code = {"caf_grouping": "code", "caf_margin": "code"}  # §8
 
     def __init__(self, config: dict[str, Any]) -> None:
         if config["head"] != "bottleneck":  # fail before building a large head
             raise ValueError(f"CAF's regressor f_r is fixed (F→64→8→2); head={config['head']!r}")
         super().__init__(config)
-        code = bool(option(config, "caf_authors_code"))
-        self.grouping = "code" if code else option(config, "caf_grouping")
-        self.margin = "code" if code else option(config, "caf_margin")
-        check_choice(self.grouping, GROUPINGS, "caf_grouping")
-        check_choice(self.margin, MARGINS, "caf_margin")
-        self.c = float(option(config, "caf_aknn_c"))
-        self.rho = float(option(config, "caf_rho"))
-        self.adv_weight = float(option(config, "caf_adv_weight"))
+        self.grouping = self.option("caf_grouping")
+        self.margin = self.option("caf_margin")
+        self.c = float(self.option("caf_aknn_c"))
+        self.rho = float(self.option("caf_rho"))
+        self.adv_weight = float(self.option("caf_adv_weight"))
         self.delta_r: float | None = None  # otsu_global threshold, set in prepare()
         core, features = self.core, self.core.trunk.out_features
         core.head = VAHead(
@@ -270,17 +277,10 @@ class CAF(Method):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {**super().param_groups(), "critic": list(self.critic.parameters())}
 
-    def build_optimizers(self) -> None:
-        """Adam × 3 (f_e, f_r, f_c) with CAF's betas (§5); per-iteration MultiStepLR."""
-        cfg, betas = self.config, tuple(option(self.config, "caf_betas"))
-        self.optimizers = {
-            name: torch.optim.Adam(params, lr=cfg["lr"], betas=betas)
-            for name, params in self.param_groups().items()
-        }
-        self.schedulers = {
-            name: MultiStepLR(opt, milestones=list(cfg["milestones"]), gamma=cfg["gamma"])
-            for name, opt in self.optimizers.items()
-        }
+    def optimizer(self, name: str, params: list[nn.Parameter]) -> Optimizer:
+        """Adam × 3 (f_e, f_r, f_c) with CAF's betas (§5)."""
+        betas = tuple(self.option("caf_betas"))
+        return torch.optim.Adam(params, lr=self.config["lr"], betas=betas)
 
     def prepare(self, train: FERData) -> None:
         """``otsu_global``: δ_r once from the training labels (§3.1)."""
@@ -307,7 +307,7 @@ class CAF(Method):
         loss = sup_loss(pred.float(), targets, self.config["sup_loss"])
         self.backward_and_step(loss, ("trunk", "head"))
         logs = {"loss": loss.item(), "sup_loss": loss.item(), "pairs": float(len(strong))}
-        if self._all_ranks(len(strong) >= 2):
+        if all_ranks(len(strong) >= 2, self.device):
             logs.update(self._game(images, strong, weak))
         else:  # D6: no game on a degenerate batch
             self.critic.skipped += 1
@@ -319,7 +319,14 @@ class CAF(Method):
     def _game(
         self, images: torch.Tensor, strong: torch.Tensor, weak: torch.Tensor
     ) -> dict[str, float]:
-        """Steps B and C on one second trunk pass h_SW = f_e([x_S; x_W]) (§4, D7)."""
+        """Steps B and C on one second trunk pass h_SW = f_e([x_S; x_W]) (§4, D7).
+
+        Both run the trunk and critic outside DistributedDataParallel (sub-batches of
+        rank-dependent size), so their gradients are averaged over the ranks by hand
+        (``synchronise``), and every rank takes or skips each step together (``all_ranks``).
+
+        Taught in ``notebooks/11_caf.ipynb`` §4.5.
+        """
         m, logs = len(strong), {}
         with self.autocast():
             h = self.core.trunk(images[torch.cat([strong, weak]).to(images.device)])
@@ -328,9 +335,9 @@ class CAF(Method):
             c = self.critic(h.detach()).float()
         alpha = margins(c[:m], c[m:], len(images), self.c, self.margin)
         loss_c, omega = critic_loss(c[:m], c[m:], alpha, self.critic.lam.item(), self.rho)
-        if self._all_ranks(bool(torch.isfinite(loss_c))):
-            self._step(loss_c, "critic")
-            self.critic.lam += self.rho * self._rank_mean(1 - omega.detach())
+        if all_ranks(bool(torch.isfinite(loss_c)), self.device):
+            self.backward_and_step(loss_c, ("critic",), synchronise=True)
+            self.critic.lam += self.rho * rank_mean(1 - omega.detach())
             logs.update(critic_loss=loss_c.item(), omega=omega.item())
         else:  # D8: non-finite distances skip step B
             self.critic.nonfinite += 1
@@ -341,48 +348,9 @@ class CAF(Method):
             with self.autocast():
                 c_weak = self.critic(h[m:]).float()
             loss_adv = adversarial_loss(c_weak, self.adv_weight)
-            self._step(loss_adv, "trunk")
+            self.backward_and_step(loss_adv, ("trunk",), synchronise=True)
         finally:
             for p, flag in zip(self.critic.parameters(), flags, strict=True):
                 p.requires_grad_(flag)
         logs["adv_loss"] = loss_adv.item()
         return logs
-
-    # --- steps outside the DDP wrapper ---------------------------------------------------
-    def _step(self, loss: torch.Tensor, name: str) -> None:
-        """``backward_and_step`` for one optimizer, averaging its gradients over DDP ranks.
-
-        Steps B and C run the trunk and critic outside DistributedDataParallel (sub-batches of
-        rank-dependent size), so their gradients are all-reduced here by hand.
-        """
-        if not torch.isfinite(loss.detach()).all():
-            raise NonFiniteLossError(f"{self.name}: {name} loss is {loss.item()}")
-        optimizer = self.optimizers[name]
-        optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if _distributed():
-            world = dist.get_world_size()
-            for group_ in optimizer.param_groups:
-                for p in group_["params"]:
-                    if p.grad is not None:
-                        dist.all_reduce(p.grad)
-                        p.grad /= world
-        self.scaler.step(optimizer)
-        self.scaler.update()
-
-    @staticmethod
-    def _rank_mean(value: torch.Tensor) -> torch.Tensor:
-        """The mean of ``value`` over DDP ranks, so that λ stays the same on every rank."""
-        if _distributed():
-            value = value.clone()
-            dist.all_reduce(value)
-            value /= dist.get_world_size()
-        return value
-
-    def _all_ranks(self, ok: bool) -> bool:
-        """True when ``ok`` holds on every DDP rank, so that all ranks take the same steps."""
-        if not _distributed():
-            return ok
-        flag = torch.tensor(int(ok), device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        return bool(flag.item())

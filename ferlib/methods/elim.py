@@ -20,15 +20,14 @@ from typing import Any
 
 import ot
 import torch
-from torch.optim.lr_scheduler import MultiStepLR
+from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
 from ..data import FERData
 from ..data.pk_sampler import identity_codes, pk_loader
-from ..losses import sup_loss
 from ..models import VAHead, VAModel
-from ..params import PARAMETERS
-from .base import Method, NonFiniteLossError
+from .base import Method
+from .losses import sup_loss
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,10 @@ def elim_model(trunk_model: VAModel, dropout: float) -> VAModel:
 
 # --- the OT pieces (§4.2–4.5), pure functions so that tests can check each ---------------------
 def cosine_cost(zr: torch.Tensor, zk: torch.Tensor) -> torch.Tensor:
-    """M_ij = 1 − cos(z_iʳ, z_jᵏ), n×m, with every norm floored at 1e-8 (§4.2)."""
+    """M_ij = 1 − cos(z_iʳ, z_jᵏ), n×m, with every norm floored at 1e-8 (§4.2).
+
+    Taught in ``notebooks/13_elim.ipynb`` §4.
+    """
     ur = zr / zr.norm(dim=1, keepdim=True).clamp_min(NORM_FLOOR)
     uk = zk / zk.norm(dim=1, keepdim=True).clamp_min(NORM_FLOOR)
     return 1 - ur @ uk.T
@@ -90,7 +92,10 @@ def ot_marginals(
 def sinkhorn_plan(
     a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, reg: float, iters: int
 ) -> torch.Tensor:
-    """POT's entropic plan (kernel exp(−M/reg)); non-convergence is logged, not fatal (§4.2)."""
+    """POT's entropic plan (kernel exp(−M/reg)); non-convergence is logged, not fatal (§4.2).
+
+    Taught in ``notebooks/13_elim.ipynb`` §4.
+    """
     fixed = iters < CONVERGED_ITERS  # the code's 5 iterations: no early stop, no warning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -116,6 +121,8 @@ def identity_shift(
     κ = m for balanced marginals (cost per unit of the sample's own mass), 1 for ``code``; for
     n = m both give the same s. ``first_sample`` gives every sample s₁ (D3, the code's ``[0]``);
     ``none`` gives 0 (an RMS-only ablation).
+
+    Taught in ``notebooks/13_elim.ipynb`` §5.
     """
     device = torch.device("cpu") if zr.device.type == "mps" else zr.device  # MPS has no float64
     zr, zk = zr.detach().to(device, torch.float64), zk.detach().to(device, torch.float64)
@@ -130,13 +137,19 @@ def identity_shift(
 
 
 def normalise_rows(z: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """ẑ_j = (z_j − s_j) / (RMS_d(z_j − s_j) + 1e-6) (§4.3); the gradient reaches z only."""
+    """ẑ_j = (z_j − s_j) / (RMS_d(z_j − s_j) + 1e-6) (§4.3); the gradient reaches z only.
+
+    Taught in ``notebooks/13_elim.ipynb`` §6.
+    """
     centred = z - shift.detach().to(z.device, z.dtype).unsqueeze(1)
     return centred / (centred.pow(2).mean(1, keepdim=True).sqrt() + RMS_EPS)
 
 
 def warmup_weight(t: int, start: int, end: int) -> float:
-    """w(t): 0 before W1, t/W2 from W1 (a jump to W1/W2), 1 from W2 on (§4.5)."""
+    """w(t): 0 before W1, t/W2 from W1 (a jump to W1/W2), 1 from W2 on (§4.5).
+
+    Taught in ``notebooks/13_elim.ipynb`` §7.
+    """
     if t < start:
         return 0.0
     return t / end if t < end else 1.0
@@ -152,23 +165,16 @@ class ELIM(Method):
 
     name = "elim"
     needs_identities = True  # the course run skips ELIM, with this reason, on data without them
+    choices = CHOICES
+    authors_code = AUTHORS_CODE
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
         # the heads are fixed by the spec (§2); the ``head`` parameter does not apply to ELIM
         self.model = elim_model(self.model, config["dropout"])
-        for key, allowed in CHOICES.items():
-            if self.option(key) not in allowed:
-                raise ValueError(f"{key}={self.option(key)!r}; choose from {', '.join(allowed)}")
         if int(self.option("elim_ids_per_step")) < 2:
             raise ValueError("elim_ids_per_step must be >= 2: a reference and at least one target")
         self.identities: torch.Tensor | None = None  # identity code per training row (prepare)
-
-    def option(self, name: str) -> Any:
-        """A parameter's value: the authors' code value under ``elim_authors_code``, else config."""
-        if name in AUTHORS_CODE and self.config.get("elim_authors_code", False):
-            return AUTHORS_CODE[name]
-        return self.config.get(name, PARAMETERS[name].default)
 
     # --- optimisation ------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[torch.nn.Parameter]]:
@@ -180,19 +186,11 @@ class ELIM(Method):
             "head": list(head.out.parameters()),
         }
 
-    def build_optimizers(self) -> None:
+    def optimizer(self, name: str, params: list[torch.nn.Parameter]) -> Optimizer:
         """Adam per group; f_θ at ``elim_head_lr_scale``·lr (§6: 0.2×)."""
         cfg, scale = self.config, float(self.option("elim_head_lr_scale"))
-        self.optimizers = {
-            name: torch.optim.Adam(
-                params, lr=cfg["lr"] * (scale if name == "head" else 1), betas=tuple(cfg["betas"])
-            )
-            for name, params in self.param_groups().items()
-        }
-        self.schedulers = {
-            name: MultiStepLR(opt, milestones=list(cfg["milestones"]), gamma=cfg["gamma"])
-            for name, opt in self.optimizers.items()
-        }
+        lr = cfg["lr"] * (scale if name == "head" else 1)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg["betas"]))
 
     # --- data --------------------------------------------------------------------------------
     def pk(self) -> tuple[int, int]:
@@ -239,7 +237,10 @@ class ELIM(Method):
         self, z: torch.Tensor, targets: torch.Tensor, groups: list[torch.Tensor]
     ) -> torch.Tensor:
         """Σ of per-group MSEs: the reference raw, each target shift-normalised (§4.2–4.4),
-        before the w(t)·c_elim factor. f_θ runs on each group separately (code)."""
+        before the w(t)·c_elim factor. f_θ runs on each group separately (code).
+
+        Taught in ``notebooks/13_elim.ipynb`` §7.
+        """
         f_theta = self.core.head.out
         ref, *tgts = groups
         with self.autocast():
@@ -256,19 +257,6 @@ class ELIM(Method):
             with self.autocast():
                 loss = loss + _mse(f_theta(normalise_rows(z[rows], shift)), targets[rows])
         return loss
-
-    def _step_clipping_trunk(self, loss: torch.Tensor) -> None:
-        """Like ``backward_and_step`` on all three groups, clipping the trunk's norm (§5.6)."""
-        if not torch.isfinite(loss.detach()).all():
-            raise NonFiniteLossError(f"{self.name}: ELIM loss is {loss.item()}")
-        for opt in self.optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizers["trunk"])
-        torch.nn.utils.clip_grad_norm_(self.core.trunk.parameters(), TRUNK_CLIP)
-        for opt in self.optimizers.values():
-            self.scaler.step(opt)
-        self.scaler.update()
 
     def training_step(
         self,
@@ -298,5 +286,5 @@ class ELIM(Method):
         with self.autocast():  # step B: a fresh forward pass
             _, z = self.model(images)
         elim = w * float(self.option("elim_weight")) * self.elim_loss(z.float(), targets, chosen)
-        self._step_clipping_trunk(elim)
+        self.backward_and_step(elim, tuple(self.optimizers), clip={"trunk": TRUNK_CLIP})  # §5.6
         return {**logs, "elim": elim.item(), "elim_w": w}

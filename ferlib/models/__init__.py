@@ -10,7 +10,8 @@ import os
 import torch
 from torch import nn
 
-from .backbones import BACKBONES, build_backbone, check_choice
+from ..params import check_choice
+from .backbones import BACKBONES, build_backbone
 from .heads import HEADS, VAHead
 
 
@@ -33,6 +34,11 @@ class VAModel(nn.Module):
         return self.head(self.trunk(x))
 
 
+def parameter_count(module: nn.Module) -> int:
+    """How many numbers ``module`` learns (its parameters' elements, trainable or not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
 def build_model(
     backbone: str = "small_cnn",
     head: str = "bottleneck",
@@ -46,6 +52,8 @@ def build_model(
 
     ``hidden``/``latent`` resize the head (CAF's regressor is 64→8→2); ``model.config`` records
     every argument but ``pretrained``, so ``build_model(**model.config)`` rebuilds the same shape.
+
+    Taught in ``notebooks/10_baseline.ipynb`` §1.
     """
     check_choice(head, HEADS, "head")  # fail before building a (possibly large) trunk
     trunk = build_backbone(backbone, pretrained=pretrained, width=width)

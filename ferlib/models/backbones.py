@@ -12,6 +12,7 @@ import os
 import torch
 from torch import nn
 
+from ..params import check_choice
 from .weights import load_trunk_weights
 
 BACKBONES: tuple[str, ...] = ("small_cnn", "alexnet", "resnet18", "se_resnext50_32x4d")
@@ -106,12 +107,6 @@ def _resnet18() -> nn.Module:
     net = resnet18(weights=None)
     net.out_features = net.fc.out_features
     return net
-
-
-def check_choice(name: str, choices: tuple[str, ...], what: str) -> None:
-    """Raise a one-line ValueError listing the valid choices when ``name`` is not one of them."""
-    if name not in choices:
-        raise ValueError(f"unknown {what} {name!r}; choose one of: {', '.join(choices)}")
 
 
 def build_backbone(

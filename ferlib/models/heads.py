@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .backbones import check_choice
+from ..params import check_choice
 
 HEADS: tuple[str, ...] = ("bottleneck", "alexnet_fc", "elim")
 

@@ -1,0 +1,328 @@
+"""Run the course notebooks with papermill: validated parameters, one failure never stops the rest.
+
+Executed copies go to ``outputs/<profile>/`` with every figure as a PNG under ``figures/``;
+``summary.json`` and ``summary.md`` (each notebook's status and time, and the results table) close
+the run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..atomic import atomic_write_text
+from ..params import ParameterError, load_profile, parameters_for, resolve_config, validate
+from ..paths import outputs_home, repo_root
+
+KERNEL_NAME = "ferzoo"
+
+
+def notebook_dir() -> Path:
+    return repo_root() / "notebooks"
+
+
+def course_notebooks() -> list[Path]:
+    """The numbered notebooks in course order (00 explore, 10–13 methods, 20 evaluate, 30 …)."""
+    return sorted(notebook_dir().glob("[0-9][0-9]_*.ipynb"))
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """Names and defaults in the notebook's ``parameters`` cell (read once per file version:
+    a course run asks for each notebook's several times while planning)."""
+    return dict(_inspect(str(notebook), Path(notebook).stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _inspect(notebook: str, mtime_ns: int) -> dict[str, Any]:
+    import papermill
+
+    info = papermill.inspect_notebook(notebook)
+    if not info:
+        raise ParameterError(f"{Path(notebook).name} has no cell tagged 'parameters'")
+    return {name: spec["default"] for name, spec in info.items()}
+
+
+def check_profile_against_course(
+    profile: dict[str, Any], notebooks: list[Path], source: str
+) -> None:
+    """A profile key that no course notebook declares is an error (a typo, or a stale key)."""
+    declared = set().union(*(declared_parameters(nb) for nb in notebooks)) if notebooks else set()
+    unused = sorted(set(profile) - declared)
+    if unused:
+        raise ParameterError(
+            f"{source}: {unused} not declared by any notebook "
+            f"({', '.join(nb.name for nb in notebooks)})"
+        )
+
+
+def kernel_name() -> str:
+    """The project's registered kernel when present, else the default ``python3``."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+@dataclass
+class NotebookResult:
+    notebook: str  # the course notebook
+    status: str  # ok | failed | skipped
+    seconds: float
+    output: str  # the executed copy
+    error: str = ""  # the error, or why the step was skipped
+    parameters: dict[str, Any] = field(default_factory=dict)  # set for this step only
+    figures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    """One notebook execution of the course run: which notebook, under which name, with what."""
+
+    notebook: Path
+    output: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    skip: str = ""
+
+
+def method_of(notebook: Path) -> str | None:
+    """The method a teaching notebook trains (``1N_<method>.ipynb``), else None."""
+    from ..methods import METHODS
+
+    name = notebook.stem.split("_", 1)[-1]
+    return name if notebook.stem[0] == "1" and name in METHODS else None
+
+
+def plan_course(
+    notebooks: list[Path],
+    methods: list[str],
+    cannot_run: dict[str, str] | None = None,
+) -> list[Step]:
+    """The course in order: each chosen method's teaching notebook, the evaluation with every
+    runnable method, and one run per method of a notebook that takes a ``method``.
+
+    ``cannot_run`` maps a method to why it cannot run on this data (ELIM without identities): its
+    steps are planned as skipped with that reason, and it is left out of the comparison.
+    """
+    cannot_run = cannot_run or {}
+    runnable = [m for m in methods if m not in cannot_run]
+    steps = []
+    for nb in notebooks:
+        declared = declared_parameters(nb)
+        method = method_of(nb)
+        if method is not None:
+            if method in methods:
+                steps.append(Step(nb, nb.name, {}, cannot_run.get(method, "")))
+        elif "method" in declared:
+            for m in methods:
+                steps.append(Step(nb, f"{nb.stem}-{m}.ipynb", {"method": m}, cannot_run.get(m, "")))
+        elif "methods" in declared:
+            steps.append(Step(nb, nb.name, {"methods": runnable}))
+        else:
+            steps.append(Step(nb, nb.name))
+    return steps
+
+
+def unrunnable_methods(methods: list[str], config: dict[str, Any]) -> dict[str, str]:
+    """Methods that cannot train on the configured data, with the reason (the data is loaded
+    only when a chosen method has a requirement to check)."""
+    from ..methods import METHODS, cannot_train
+
+    needy = [m for m in methods if METHODS[m].needs_identities]
+    if not needy:
+        return {}
+    from ..data import load_from_config
+
+    data = load_from_config(config)
+    reasons = {m: cannot_train(m, data) for m in needy}
+    return {m: why for m, why in reasons.items() if why}
+
+
+def save_figures(executed: Path, folder: Path) -> list[str]:
+    """Every PNG a notebook displayed, as ``folder/fig-NN.png`` (so a run's figures can be
+    browsed without Jupyter)."""
+    import base64
+
+    import nbformat
+
+    names = []
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / f"fig-{len(names) + 1:02d}.png"
+                path.write_bytes(base64.b64decode(png))
+                names.append(str(path))
+    return names
+
+
+def run_notebooks(
+    profile: str = "quick",
+    only: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    out_dir: Path | None = None,
+    kernel: str | None = None,
+    methods: list[str] | None = None,
+) -> list[NotebookResult]:
+    """Execute the course (or the notebooks whose name starts with one of ``only``) for
+    ``methods`` (default: all), then write ``summary.json`` and ``summary.md`` in ``out_dir``."""
+    import papermill
+
+    from ..methods import METHODS
+
+    started = time.perf_counter()
+    params = load_profile(profile)
+    validate(overrides or {}, "--set")
+    methods = list(methods or METHODS)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ParameterError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    everything = course_notebooks()
+    check_profile_against_course(params, everything, f"params profile {profile!r}")
+    chosen = [nb for nb in everything if not only or any(nb.stem.startswith(o) for o in only)]
+    if not chosen:
+        raise ParameterError(
+            f"no notebook matches {only}; have {', '.join(nb.stem for nb in everything)}"
+        )
+    check_profile_against_course(overrides or {}, chosen, "--set")
+    config = resolve_config(None, {**params, **(overrides or {})})
+    # which methods this run trains or compares: only those need checking against the data
+    involved = [m for m in methods if any(method_of(nb) == m for nb in chosen)]
+    if any({"method", "methods"} & set(declared_parameters(nb)) for nb in chosen):
+        involved = methods
+    steps = plan_course(chosen, methods, unrunnable_methods(involved, config))
+    out_dir = out_dir or outputs_home() / Path(str(profile)).stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kernel = kernel or kernel_name()
+    results = []
+    for step in steps:
+        target = out_dir / step.output
+        if step.skip:
+            results.append(
+                NotebookResult(
+                    step.notebook.name, "skipped", 0.0, str(target), step.skip, step.parameters
+                )
+            )
+            continue
+        declared = declared_parameters(step.notebook)
+        extra = {k: v for k, v in (overrides or {}).items() if k in declared}
+        inject = parameters_for(declared, params, {**extra, **step.parameters}, step.notebook.name)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(step.notebook),
+                str(target),
+                parameters=inject,
+                kernel_name=kernel,
+                cwd=str(step.notebook.parent),
+                progress_bar=False,
+                report_mode=False,
+            )
+            status, error = "ok", ""
+        except Exception as err:  # one failing notebook must not stop the others
+            status, error = "failed", f"{type(err).__name__}: {err}"[:500]
+        seconds = time.perf_counter() - start
+        figures = save_figures(target, out_dir / "figures" / Path(step.output).stem)
+        results.append(
+            NotebookResult(
+                step.notebook.name, status, seconds, str(target), error, step.parameters, figures
+            )
+        )
+    write_summary(out_dir, str(profile), config, methods, results, time.perf_counter() - started)
+    return results
+
+
+def write_summary(
+    out_dir: Path,
+    profile: str,
+    config: dict[str, Any],
+    methods: list[str],
+    results: list[NotebookResult],
+    total_seconds: float,
+) -> None:
+    """``summary.json`` (machine-readable) and ``summary.md`` (for people) of a course run: each
+    notebook's status and time, and the results of every finished run on this data."""
+    from ..reporting.runs import collect_runs, results_markdown, summarize_runs
+    from ..training.trainer import matching_runs
+
+    runs = [run for m in methods for run in matching_runs(config, m)]
+    frames = [collect_runs(run) for run in runs]
+    summary = summarize_runs(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
+    blob = {
+        "profile": profile,
+        "dataset": config["dataset"],
+        "methods": methods,
+        "total_seconds": total_seconds,
+        "notebooks": [asdict(r) for r in results],
+        "results": json.loads(summary.to_json(orient="records")) if len(summary) else [],
+    }
+    atomic_write_text(json.dumps(blob, indent=1), out_dir / "summary.json")
+    lines = [
+        f"# FER-Zoo course run: profile `{profile}`, dataset `{config['dataset']}`",
+        "",
+        f"Methods: {', '.join(methods)}. Total wall time {total_seconds:.0f} s "
+        f"({total_seconds / 60:.1f} min).",
+        "",
+        "| notebook | output | status | seconds | note |",
+        "|:---|:---|:---|---:|:---|",
+    ]
+    for r in results:
+        note = r.error.splitlines()[0][:120] if r.error else ""
+        lines.append(
+            f"| {r.notebook} | {Path(r.output).name} | {r.status} | {r.seconds:.1f} | {note} |"
+        )
+    lines += ["", "## Results (test split, every finished run on this data)", ""]
+    lines.append(results_markdown(summary) if len(summary) else "No finished training runs.")
+    atomic_write_text("\n".join(lines) + "\n", out_dir / "summary.md")
+
+
+def refresh_committed(only: list[str] | None = None, kernel: str | None = None) -> list[Path]:
+    """Re-execute notebooks in place with their own defaults: the outputs that get committed.
+
+    Readers on the web see these outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells
+    against them, so they must be exactly what the default run produces.
+    """
+    import papermill
+
+    chosen = [
+        nb for nb in course_notebooks() if not only or any(nb.stem.startswith(o) for o in only)
+    ]
+    here = Path.cwd()
+    os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata
+    try:
+        for nb in chosen:
+            rel = str(nb.relative_to(repo_root()))
+            papermill.execute_notebook(
+                rel,
+                rel,
+                kernel_name=kernel or kernel_name(),
+                cwd=str(nb.parent),
+                progress_bar=False,
+            )
+    finally:
+        os.chdir(here)
+    return chosen
+
+
+def format_status(results: list[NotebookResult]) -> str:
+    width = max([len(Path(r.output).name) for r in results] + [8])
+    lines = [f"{'notebook':<{width}}  status   seconds", f"{'-' * width}  -------  --------"]
+    for r in results:
+        lines.append(f"{Path(r.output).name:<{width}}  {r.status:<7}  {r.seconds:8.1f}")
+        if r.error:
+            lines.append(f"{'':<{width}}  -> {r.error.splitlines()[0][:200]}")
+    total = sum(r.seconds for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    lines.append(
+        f"{len(results)} notebooks, {failed} failed, {skipped} skipped, {total:.1f} s"
+        + (f"; outputs in {os.path.relpath(Path(results[0].output).parent)}" if results else "")
+    )
+    return "\n".join(lines)

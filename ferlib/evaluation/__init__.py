@@ -1,0 +1,13 @@
+"""Numbers about trained models; nothing here draws (``ferlib.figures`` does).
+
+- ``metrics``: RMSE, PCC, CCC, SAGR — the one implementation, for scores and for the bootstrap;
+- ``outputs``: whole-split predictions, latents and trunk features, ``evaluate``;
+- ``errors``: bootstrap intervals, errors per group and per cell of the VA plane;
+- ``leakage``: how much a latent says about who is pictured;
+- ``prompts``: prompt against expression on DiffusionFER;
+- ``arrays``: numpy arrays from tensors, arrays or lists.
+"""
+
+from . import arrays, errors, leakage, metrics, outputs, prompts
+
+__all__ = ["arrays", "errors", "leakage", "metrics", "outputs", "prompts"]

@@ -1,0 +1,225 @@
+"""Numbers for judging trained models: bootstrap confidence intervals, errors per group and per
+region of the valence/arousal (VA) plane.
+
+Nothing here draws (``ferlib.figures.evaluation`` turns these tables into figures). Predictions
+and labels are ``(N, 2)`` arrays of ``[valence, arousal]`` (numpy, torch or nested lists).
+
+- ``bootstrap_ci``: how much a test score could move with a different test set of the same size;
+- ``per_group_error``: which emotions, people or prompts a model gets wrong, and in which direction;
+- ``va_error_grid``: where on the VA plane the errors are.
+
+Tables of finished runs are ``ferlib.reporting.runs``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from ..emotions import EMOTIONS
+from .arrays import va_array
+from .metrics import METRIC_KEYS, va_metrics, va_scores
+
+GROUP_ERROR_COLUMNS = ("n", "mae_v", "mae_a", "rmse_v", "rmse_a", "bias_v", "bias_a")
+
+_BOOT_CELLS = 1_000_000  # resampled rows per vectorised chunk: 8 MB per float64 (B, N) array
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap
+
+
+def bootstrap_ci(
+    preds: Any,
+    targets: Any,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    keys: Sequence[str] = METRIC_KEYS,
+) -> pd.DataFrame:
+    """Percentile bootstrap confidence intervals of the VA metrics.
+
+    Resamples the N (prediction, label) rows with replacement ``n_boot`` times and scores each
+    resample globally (never per batch), with ``va_scores``, the code ``va_metrics`` scores with
+    (``scipy.stats.bootstrap`` draws the resamples of row indices). The interval is
+    the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled scores. It says how
+    much the score could move on another test set of this size from the same population; it does not
+    cover the variation between training seeds (``summarize_runs`` shows that).
+
+    Returns a frame indexed by ``metric`` (``keys``; ``ccc_mean`` is also accepted) with columns
+    ``value`` (``va_metrics`` on all rows), ``low``, ``high`` and ``nan_resamples``: resamples whose
+    score was NaN (e.g. all labels of a resample equal, so PCC is undefined) are left out of the
+    percentiles and counted there. The draw is fixed by ``seed`` (for a given N and ``n_boot``).
+    The resamples are scored vectorised, in chunks of about a million rows.
+
+    Taught in ``notebooks/20_evaluate_va.ipynb`` §2.
+    """
+    p, y = va_array(preds, "preds"), va_array(targets, "targets")
+    if p.shape != y.shape:
+        raise ValueError(f"preds {p.shape} and targets {y.shape} differ in shape")
+    n = len(y)
+    if n == 0:
+        raise ValueError("no samples to bootstrap")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, not {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level}")
+    keys = tuple(keys)
+    known = (*METRIC_KEYS, "ccc_mean")
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise ValueError(f"unknown metric keys {unknown}; choose from {known}")
+
+    full = va_metrics(p, y)
+    p_t, y_t = torch.from_numpy(p), torch.from_numpy(y)
+
+    def statistic(rows: np.ndarray, axis: int = -1) -> np.ndarray:
+        """The chosen metrics of each resample of row indices (one resample per leading index)."""
+        scores = va_scores(p_t[rows], y_t[rows])
+        return np.stack([scores[k].numpy() for k in keys])
+
+    with warnings.catch_warnings():
+        # scipy's interval is NaN (with this warning) as soon as one resample's score is NaN (a
+        # resample of constant labels has no PCC); those resamples are left out and counted here.
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (np.arange(n),),
+            statistic,
+            n_resamples=n_boot,
+            batch=max(1, _BOOT_CELLS // n),
+            vectorized=True,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
+    rows = []
+    for k, values in zip(keys, result.bootstrap_distribution, strict=True):
+        finite = values[~np.isnan(values)]
+        low, high = np.percentile(finite, q) if finite.size else (math.nan, math.nan)
+        rows.append(
+            {
+                "metric": k,
+                "value": float(full[k]),
+                "low": float(low),
+                "high": float(high),
+                "nan_resamples": int(values.size - finite.size),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("metric")
+    table.attrs.update(n=n, n_boot=n_boot, level=level, seed=seed)
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# errors per group and per VA cell
+
+
+def _natural_key(value: Any) -> tuple:
+    """Sort key that puts "id2" before "id10"."""
+    parts = re.split(r"(\d+)", str(value))
+    return tuple((0, int(s), "") if s.isdigit() else (1, 0, s) for s in parts if s)
+
+
+def per_group_error(frame: pd.DataFrame, preds: Any, by: str = "expression") -> pd.DataFrame:
+    """Error statistics of the predictions for each group of rows of ``frame``.
+
+    ``frame`` is an ``FERData.frame`` (its ``valence`` and ``arousal`` are the labels) and
+    ``preds`` the ``(N, 2)`` predictions for its rows, in the same order. ``by`` is
+    ``"expression"`` (groups named by ``EMOTIONS``), ``"identity"``, ``"prompted"`` or any other
+    column of ``frame``. Rows whose group is missing are dropped.
+
+    Returns a frame indexed by group (index name ``by``) with columns ``n``, ``mae_v``, ``mae_a``
+    (mean absolute error), ``rmse_v``, ``rmse_a`` and ``bias_v``, ``bias_a`` (mean of prediction
+    minus label: positive means the model overshoots). Emotions come in ``EMOTIONS`` order
+    (``prompted`` folders outside ``EMOTIONS`` after them, by name), other groups by name with
+    numbers compared as numbers ("id2" before "id10").
+
+    Taught in ``notebooks/20_evaluate_va.ipynb`` §4.
+    """
+    if by not in frame.columns:
+        raise ValueError(f"frame has no column {by!r}; columns: {list(frame.columns)}")
+    p = va_array(preds, "preds")
+    if len(p) != len(frame):
+        raise ValueError(f"preds has {len(p)} rows but the frame has {len(frame)}")
+    groups = frame[by]
+    if by == "expression":
+        groups = pd.Series([None if pd.isna(c) else EMOTIONS[int(c)] for c in groups], dtype=object)
+    groups = groups.reset_index(drop=True).astype(object)
+    keep = groups.notna().to_numpy()
+    y = frame[["valence", "arousal"]].to_numpy(dtype=np.float64)
+    err = p - y
+    table = pd.DataFrame(
+        {
+            "group": groups[keep].to_numpy(),
+            "ev": err[keep, 0],
+            "ea": err[keep, 1],
+        }
+    )
+    grouped = table.groupby("group", sort=False)
+    out = pd.DataFrame(
+        {
+            "n": grouped.size(),
+            "mae_v": grouped["ev"].apply(lambda e: np.abs(e).mean()),
+            "mae_a": grouped["ea"].apply(lambda e: np.abs(e).mean()),
+            "rmse_v": grouped["ev"].apply(lambda e: np.sqrt((e**2).mean())),
+            "rmse_a": grouped["ea"].apply(lambda e: np.sqrt((e**2).mean())),
+            "bias_v": grouped["ev"].mean(),
+            "bias_a": grouped["ea"].mean(),
+        }
+    ).astype({"n": int})
+    if by in ("expression", "prompted"):
+        rank = {name: i for i, name in enumerate(EMOTIONS)}
+        order = sorted(out.index, key=lambda g: (rank.get(g, len(rank)), _natural_key(g)))
+    else:
+        order = sorted(out.index, key=_natural_key)
+    out = out.loc[order] if len(out) else out.reindex(columns=list(GROUP_ERROR_COLUMNS))
+    out.index.name = by
+    return out
+
+
+def va_error_grid(
+    targets: Any, preds: Any, bins: int = 8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean Euclidean error ``sqrt(dv² + da²)`` in each cell of a ``bins × bins`` grid over the
+    label plane [-1, 1]².
+
+    Cells are chosen by the *label* (where the face truly is), so the grid shows which regions of
+    the VA plane the model handles badly. Returns ``(grid, counts, edges)``: ``grid[i, j]`` and
+    ``counts[i, j]`` belong to valence bin ``i`` and arousal bin ``j`` (``edges[i]`` to
+    ``edges[i + 1]``; the last bin includes 1; labels outside [-1, 1] count in the edge bins).
+    Empty cells are NaN in ``grid`` and 0 in ``counts``. For ``imshow`` with arousal upwards, show
+    ``grid.T`` with ``origin="lower"``.
+
+    Taught in ``notebooks/20_evaluate_va.ipynb`` §4.
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, not {bins}")
+    y, p = va_array(targets, "targets"), va_array(preds, "preds")
+    if p.shape != y.shape:
+        raise ValueError(f"preds {p.shape} and targets {y.shape} differ in shape")
+    edges = np.linspace(-1.0, 1.0, bins + 1)
+    cell = np.clip(np.floor((y + 1.0) / 2.0 * bins).astype(np.int64), 0, bins - 1)
+    flat = cell[:, 0] * bins + cell[:, 1]
+    error = np.sqrt(((p - y) ** 2).sum(axis=1))
+    counts = np.bincount(flat, minlength=bins * bins).reshape(bins, bins)
+    sums = np.bincount(flat, weights=error, minlength=bins * bins).reshape(bins, bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grid = np.where(counts > 0, sums / counts, np.nan)
+    return grid, counts, edges
+
+
+__all__ = [
+    "GROUP_ERROR_COLUMNS",
+    "bootstrap_ci",
+    "per_group_error",
+    "va_error_grid",
+]

@@ -1,0 +1,196 @@
+"""Tables of finished training runs: one row per run, mean ± std over seeds, a markdown table.
+
+Runs live under ``outputs/runs/<dataset>/<method>/<config-hash>/seed<k>/`` (``ferlib.training``
+writes them); ``ferlib results`` prints ``results_markdown(summarize_runs(collect_runs(root)))``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..evaluation.metrics import METRIC_KEYS
+
+GROUP_KEYS = ("dataset", "method", "backbone", "image_size", "identity_bias")
+"""The configuration fields that make runs comparable; ``summarize_runs`` groups by these."""
+
+RUN_COLUMNS = (
+    *GROUP_KEYS,
+    "seed",
+    "epochs",
+    *METRIC_KEYS,
+    "ccc_mean",
+    "train_seconds",
+    "images_per_s",
+    "device",
+    "run",
+)
+"""Columns of ``collect_runs``, in order."""
+
+SUMMARY_METRICS = (*METRIC_KEYS, "ccc_mean")
+TABLE_METRICS = ("ccc_v", "ccc_a", "rmse_v", "rmse_a", "pcc_v", "pcc_a", "sagr_v", "sagr_a")
+"""Default metric columns of ``results_markdown``."""
+
+
+def _empty_runs() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in RUN_COLUMNS})
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def collect_runs(root: str | Path) -> pd.DataFrame:
+    """One row per ``metrics.json`` found anywhere under ``root`` (columns ``RUN_COLUMNS``).
+
+    Configuration fields come from the file's ``config``; where it lacks ``dataset``, ``method`` or
+    ``seed``, they are read from the path ``<dataset>/<method>/<config-hash>/seed<k>``. ``run`` is
+    the run folder relative to ``root``. Rows are sorted by ``run``. A missing ``root``, or one
+    without runs, gives an empty frame with the same columns; unreadable files are skipped with a
+    warning.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return _empty_runs()
+    rows = []
+    for path in sorted(root.rglob("metrics.json")):
+        try:
+            metrics = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            warnings.warn(f"skipping unreadable {path}: {err}", RuntimeWarning, stacklevel=2)
+            continue
+        if not isinstance(metrics, dict):
+            warnings.warn(f"skipping {path}: not a JSON object", RuntimeWarning, stacklevel=2)
+            continue
+        config = metrics.get("config") or {}
+        run = path.parent.relative_to(root).as_posix()
+        parts = run.split("/") if run != "." else []
+        from_path: dict[str, Any] = {}
+        if len(parts) >= 4:
+            from_path = {"dataset": parts[-4], "method": parts[-3]}
+        if parts and (match := re.fullmatch(r"seed(\d+)", parts[-1])):
+            from_path["seed"] = int(match.group(1))
+        row: dict[str, Any] = {}
+        for key in (*GROUP_KEYS, "seed", "epochs"):
+            row[key] = config.get(key, from_path.get(key))
+        if row["dataset"] != "synthetic":
+            row["identity_bias"] = None  # a SyntheticFER setting; meaningless for real data
+        for key in (*METRIC_KEYS, "ccc_mean", "train_seconds", "images_per_s"):
+            row[key] = _number(metrics.get(key))
+        row["device"] = metrics.get("device")
+        row["run"] = run
+        rows.append(row)
+    if not rows:
+        return _empty_runs()
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each metric, per configuration.
+
+    Groups ``collect_runs`` rows by ``GROUP_KEYS`` (dataset, method, backbone, image_size,
+    identity_bias; a missing value is a group of its own) and gives, for each metric ``m`` of the
+    8 ``METRIC_KEYS`` and ``ccc_mean``, ``m_mean`` and ``m_std``. The std is the *sample* standard
+    deviation (ddof=1, the spread one would expect between seeds), so it is NaN for a single seed.
+    Also ``n_seeds`` (runs in the group), and ``train_seconds`` and ``images_per_s`` (training
+    throughput), each the mean over the runs. Rows are sorted by the group keys.
+
+    Taught in ``notebooks/20_evaluate_va.ipynb`` §6.
+    """
+    stats = [f"{m}_{s}" for m in SUMMARY_METRICS for s in ("mean", "std")]
+    columns = [*GROUP_KEYS, "n_seeds", *stats, "train_seconds", "images_per_s"]
+    if runs.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    data = runs.copy()
+    for m in (*SUMMARY_METRICS, "train_seconds", "images_per_s"):
+        data[m] = pd.to_numeric(data[m], errors="coerce") if m in data else math.nan
+    grouped = data.groupby(list(GROUP_KEYS), dropna=False, sort=True)
+    out = grouped.size().rename("n_seeds").to_frame()
+    for m in SUMMARY_METRICS:
+        out[f"{m}_mean"] = grouped[m].mean()
+        out[f"{m}_std"] = grouped[m].std(ddof=1)
+    out["train_seconds"] = grouped["train_seconds"].mean()
+    out["images_per_s"] = grouped["images_per_s"].mean()
+    return out.reset_index()[columns]
+
+
+def _cell(mean: float, std: float, n_seeds: int) -> str:
+    if pd.isna(mean):
+        return "n/a"
+    if n_seeds <= 1 or pd.isna(std):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
+
+
+def _order_key(value: Any) -> tuple:
+    """Numbers sort as numbers, before text; missing values sort last."""
+    if _missing(value):
+        return (2, 0.0, "")
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def _text(value: Any) -> str:
+    return "" if _missing(value) else str(value).replace("|", "\\|")
+
+
+def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRICS) -> str:
+    """A GitHub-markdown results table from ``summarize_runs``: one row per configuration.
+
+    Columns: method, dataset, backbone, then ``image_size`` and ``identity_bias`` only when they
+    differ between rows, seeds, one column per metric ("0.812 ± 0.011": mean ± sample std over
+    seeds, 3 decimals; just the mean for a single seed), ``train s`` (mean training seconds) and
+    ``img/s`` (mean training images per second).
+    Rows are sorted by dataset, then method (then backbone, image size, identity bias).
+    """
+    extra = [
+        key
+        for key in ("image_size", "identity_bias")
+        if key in summary.columns and summary[key].astype(str).nunique() > 1
+    ]
+    header = ["method", "dataset", "backbone", *extra, "seeds", *metrics, "train s", "img/s"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([":---"] * (3 + len(extra)) + ["---:"] * (3 + len(metrics))) + "|",
+    ]
+    if not summary.empty:
+        order = [k for k in GROUP_KEYS if k in summary.columns]
+        keys = [tuple(_order_key(row[k]) for k in order) for _, row in summary.iterrows()]
+        rows = summary.iloc[sorted(range(len(summary)), key=keys.__getitem__)]
+        for _, row in rows.iterrows():
+            n_seeds = int(row["n_seeds"])
+            cells = [_text(row.get(k)) for k in ("method", "dataset", "backbone", *extra)]
+            cells.append(str(n_seeds))
+            cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"], n_seeds) for m in metrics]
+            seconds, speed = row.get("train_seconds"), row.get("images_per_s")
+            cells.append("n/a" if pd.isna(seconds) else f"{seconds:.1f}")
+            cells.append("n/a" if speed is None or pd.isna(speed) else f"{speed:,.0f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "GROUP_KEYS",
+    "RUN_COLUMNS",
+    "SUMMARY_METRICS",
+    "TABLE_METRICS",
+    "collect_runs",
+    "results_markdown",
+    "summarize_runs",
+]

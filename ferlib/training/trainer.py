@@ -1,0 +1,397 @@
+"""The one training loop every method shares.
+
+It owns the device (CUDA, else MPS, else CPU), AMP and channels-last on CUDA, seeding, the data
+loaders, per-epoch validation, best-checkpoint selection on validation mean CCC, optional early
+stopping, the metrics history, atomic checkpoints with exact resume, DDP under ``torchrun``, tqdm
+progress and optional wandb logging. A method only says how to update on one batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..atomic import atomic_write_text
+from ..data import FERData, load_from_config, make_loader
+from ..evaluation.metrics import zero_label_share
+from ..evaluation.outputs import evaluate, to_model_input
+from ..methods import Method, NonFiniteLossError, build_method, cannot_train, unwrap
+from ..params import DATA_KEYS, PARAMETERS, resolve_config
+from ..paths import outputs_home, resolve
+from . import checkpoint as ckpt
+from .device import describe_device, select_device
+from .distributed import (
+    DistInfo,
+    barrier,
+    gather_strings,
+    init_distributed,
+    shutdown,
+    weight_digest,
+)
+from .seeding import rng_state, seed_everything, set_rng_state
+
+EpochCallback = Callable[[int, dict[str, Any]], None]
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and the last good file."""
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    model: torch.nn.Module
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    trained: bool = True  # False when fit_or_load found a finished run
+
+
+def _config_key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def _history_csv(history: list[dict[str, Any]]) -> str:
+    """One row per epoch; a term no batch of an epoch logged is written as nan."""
+    buffer = io.StringIO()
+    if history:
+        fields = list(dict.fromkeys(key for row in history for key in row))
+        writer = csv.DictWriter(buffer, fieldnames=fields, restval="nan")
+        writer.writeheader()
+        writer.writerows(history)
+    return buffer.getvalue()
+
+
+class Trainer:
+    """Train ``config`` into ``out_dir`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        out_dir: str | os.PathLike[str],
+        data: FERData | None = None,
+        progress: bool = True,
+        callbacks: list[EpochCallback] | None = None,
+    ):
+        self.config = dict(config)
+        self.out_dir = Path(out_dir)
+        self.device = select_device(self.config["device"])
+        self.dist: DistInfo = init_distributed(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.fast_cuda = self.device.type == "cuda" and self.config["amp"]
+        self.progress = progress and self.dist.is_main
+        self.callbacks = callbacks or []
+        seed_everything(self.config["seed"])
+        self.method: Method = build_method(self.config)  # bad names fail before data loads
+        self.data = data if data is not None else load_from_config(self.config)
+        self.method.to(self.device, channels_last=self.fast_cuda)
+        self.method.use_amp = self.fast_cuda
+        self.method.scaler = torch.amp.GradScaler("cuda", enabled=self.fast_cuda)
+        if self.dist.enabled:
+            ids = [self.dist.local_rank] if self.device.type == "cuda" else None
+            self.method.wrap_ddp(ids)
+        self.method.build_optimizers()
+        self.loaders = self._loaders()
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"ccc_mean": float("-inf"), "epoch": -1}
+        self.start_epoch, self.iteration = 0, 0
+
+    def _loaders(self) -> dict[str, torch.utils.data.DataLoader]:
+        cfg, size = self.config, self.config["image_size"]
+        dist = (self.dist.rank, self.dist.world_size) if self.dist.enabled else None
+        train = self.data.subset("train")
+        loaders = {"train": self.method.train_loader(train, dist)}
+        self.method.prepare(train)
+        for split in ("val", "test"):
+            loaders[split] = make_loader(
+                self.data.subset(split), size, cfg["eval_batch_size"], train=False
+            )
+        if len(loaders["train"]) == 0:
+            raise ValueError(
+                f"training split has {len(loaders['train'].dataset)} images, fewer "
+                f"than one batch of {cfg['batch_size']}"
+            )
+        return loaders
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def _state(self, epoch: int) -> dict[str, Any]:
+        m = self.method
+        return {
+            "method": m.name,
+            "config": self.config,
+            "epoch": epoch,
+            "iteration": self.iteration,
+            "modules": {k: unwrap(v).state_dict() for k, v in m.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in m.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in m.schedulers.items()},
+            "scaler": m.scaler.state_dict(),
+            "rng": rng_state(),
+            "loader_rng": self.loaders["train"].generator.get_state(),
+            "history": self.history,
+            "best": self.best,
+        }
+
+    def _resume(self) -> None:
+        path = self.out_dir / ckpt.LAST
+        if not path.is_file():
+            return
+        state = ckpt.load(path)
+        if _config_key(state["config"]) != _config_key(self.config):
+            raise ValueError(
+                f"{path} was written by a different configuration; use another "
+                "output folder or delete it to start over"
+            )
+        m = self.method
+        for k, module in m.modules().items():
+            unwrap(module).load_state_dict(state["modules"][k])
+        for k, opt in m.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        for k, sched in m.schedulers.items():
+            sched.load_state_dict(state["schedulers"][k])
+        if state["scaler"]:
+            m.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.loaders["train"].generator.set_state(state["loader_rng"])
+        self.history, self.best = list(state["history"]), dict(state["best"])
+        self.start_epoch, self.iteration = state["epoch"] + 1, state["iteration"]
+
+    # --- the loop ------------------------------------------------------------------------
+    def _train_epoch(self, epoch: int, bar) -> tuple[dict[str, float], int, float]:
+        """One pass over the training loader: the epoch mean of every logged term (each over
+        the batches that logged it: CAF's critic steps and ELIM's OT steps skip some), the
+        images seen and the seconds taken."""
+        loader = self.loaders["train"]
+        for sampler in (loader.sampler, loader.batch_sampler):
+            if hasattr(sampler, "set_epoch"):  # DistributedSampler, or a method's own sampler
+                sampler.set_epoch(epoch)
+        self.method.train_mode()
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        seen, start = 0, time.perf_counter()
+        for images, targets, index in loader:
+            x = to_model_input(images, self.device, self.fast_cuda)
+            y = targets.to(self.device, non_blocking=True)
+            try:
+                logs = self.method.training_step(x, y, self.iteration, index)
+            except NonFiniteLossError as err:
+                raise TrainingDivergedError(
+                    f"{err} at epoch {epoch + 1}, iteration {self.iteration}; the last good "
+                    f"checkpoint is {self.out_dir / ckpt.LAST} (epoch {epoch}); try a lower lr"
+                ) from err
+            self.method.step_schedulers()
+            self.iteration += 1
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+                counts[key] = counts.get(key, 0) + 1
+            seen += len(images) * self.dist.world_size
+            bar.update(1)
+        means = {key: sums[key] / counts[key] for key in sums}
+        return means, seen, time.perf_counter() - start
+
+    def fit(self) -> TrainResult:
+        self._resume()
+        cfg, wandb_run = self.config, self._wandb()
+        patience = cfg["early_stopping"]
+        per_epoch = len(self.loaders["train"])
+        bar = tqdm(
+            total=cfg["epochs"] * per_epoch,
+            initial=self.start_epoch * per_epoch,
+            desc=f"{self.method.name} {cfg['backbone']}",
+            unit="it",
+            mininterval=1.0,
+            disable=not self.progress,
+        )
+        for epoch in range(self.start_epoch, cfg["epochs"]):
+            terms, seen, seconds = self._train_epoch(epoch, bar)
+            loss = terms.pop("loss", math.nan)
+            val = evaluate(self.method.core, self.loaders["val"], self.device, self.fast_cuda)
+            self.method.train_mode()
+            # the first epoch always counts, so a best checkpoint exists even if CCC is NaN
+            improved = self.best["epoch"] < 0 or val["ccc_mean"] > self.best["ccc_mean"]
+            if improved:
+                self.best = {"ccc_mean": val["ccc_mean"], "epoch": epoch}
+            row = {
+                "epoch": epoch + 1,
+                "iteration": self.iteration,
+                "lr": next(iter(self.method.optimizers.values())).param_groups[0]["lr"],
+                "train_loss": loss,
+                "train_seconds": seconds,
+                "images_per_s": seen / seconds,
+                **{f"val_{k}": v for k, v in val.items() if k != "n"},
+                **{f"term_{k}": v for k, v in terms.items()},  # the method's own logged terms
+            }
+            self.history.append(row)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", val_ccc=f"{val['ccc_mean']:.3f}")
+            if self.dist.is_main:
+                if improved:
+                    ckpt.save(
+                        {
+                            "method": self.method.name,
+                            "config": cfg,
+                            "epoch": epoch,
+                            "modules": {"model": self.method.core.state_dict()},
+                            "model_config": self.method.core.config,
+                            "val_metrics": val,
+                        },
+                        self.out_dir / ckpt.BEST,
+                    )
+                ckpt.save(self._state(epoch), self.out_dir / ckpt.LAST)
+                atomic_write_text(_history_csv(self.history), self.out_dir / "history.csv")
+                if wandb_run is not None:
+                    wandb_run.log(row, step=self.iteration)
+            barrier(self.dist)
+            for callback in self.callbacks:
+                callback(epoch, row)
+            if patience and epoch - self.best["epoch"] >= patience:
+                break
+        bar.close()
+        return self._finish(wandb_run)
+
+    def _finish(self, wandb_run) -> TrainResult:
+        barrier(self.dist)
+        digests = gather_strings(self.dist, weight_digest(self.method.core))
+        best = ckpt.load(self.out_dir / ckpt.BEST)  # every rank reads the file rank 0 wrote
+        self.method.core.load_state_dict(best["modules"]["model"])
+        test = evaluate(self.method.core, self.loaders["test"], self.device, self.fast_cuda)
+        self.method.train_mode()
+        train_seconds = sum(r["train_seconds"] for r in self.history)
+        images = sum(r["images_per_s"] * r["train_seconds"] for r in self.history)
+        labels = self.loaders["test"].dataset.targets
+        metrics = {
+            **test,
+            "split": "test",
+            "best_epoch": best["epoch"] + 1,
+            "epochs_run": len(self.history),
+            "train_seconds": round(train_seconds, 2),
+            "images_per_s": round(images / train_seconds, 1) if train_seconds else None,
+            "zero_label_share": zero_label_share(labels),
+            "device": describe_device(self.device),
+            "world_size": self.dist.world_size,
+            "final_weight_digests": digests,
+            "config": self.config,
+        }
+        if self.dist.is_main:
+            atomic_write_text(json.dumps(metrics, indent=1), self.out_dir / "metrics.json")
+            if wandb_run is not None:
+                wandb_run.summary.update({k: v for k, v in test.items()})
+                wandb_run.finish()
+        barrier(self.dist)
+        shutdown(self.dist)  # leave the process group cleanly: gloo aborts at exit otherwise
+        return TrainResult(self.out_dir, self.method.core, self.config, metrics, self.history)
+
+    def _wandb(self):
+        if not (self.config["wandb"] and self.dist.is_main):
+            return None
+        import wandb
+
+        return wandb.init(
+            project="ferzoo",
+            config=self.config,
+            dir=str(self.out_dir),
+            mode=os.environ.get("WANDB_MODE", "offline"),
+        )
+
+
+def run_dir(config: dict[str, Any], root: str | os.PathLike[str] | None = None) -> Path:
+    """Where a configuration's run lives: ``outputs/runs/<dataset>/<method>/<hash>/seed<k>``.
+
+    Seeds of one configuration share the ``<hash>`` folder, so results group by it.
+    """
+    rest = {k: v for k, v in config.items() if k != "seed"}
+    digest = hashlib.sha1(_config_key(rest).encode()).hexdigest()[:10]
+    base = Path(root) if root is not None else outputs_home() / "runs"
+    return base / config["dataset"] / config["method"] / digest / f"seed{config['seed']}"
+
+
+def train(config: dict[str, Any], out_dir: str | os.PathLike[str], **kwargs) -> TrainResult:
+    """Train (resuming from ``out_dir/last.pt`` when it holds the same configuration)."""
+    return Trainer(config, out_dir, **kwargs).fit()
+
+
+def fit_or_load(
+    config: dict[str, Any], out_dir: str | os.PathLike[str] | None = None, **kwargs
+) -> TrainResult:
+    """Load the finished run of this exact configuration from ``out_dir`` (default: its own run
+    folder, ``run_dir(config)``), else train it there.
+
+    Notebooks call this so that re-running a chapter does not retrain what is already trained.
+
+    Taught in ``notebooks/10_baseline.ipynb`` §3.
+    """
+    out_dir = Path(out_dir) if out_dir is not None else run_dir(config)
+    metrics_path = out_dir / "metrics.json"
+    if metrics_path.is_file() and (out_dir / ckpt.BEST).is_file():
+        metrics = json.loads(metrics_path.read_text())
+        if _config_key(metrics.get("config", {})) == _config_key(config):
+            model, _ = ckpt.load_model(out_dir / ckpt.BEST)
+            history = list(csv.DictReader(open(out_dir / "history.csv")))
+            history = [{k: float(v) for k, v in row.items()} for row in history]
+            return TrainResult(out_dir, model, config, metrics, history, trained=False)
+    return train(config, out_dir, **kwargs)
+
+
+def _same_data(key: str, a: Any, b: Any) -> bool:
+    """Equal data settings; a data folder given relative to the repository equals its absolute
+    path."""
+    return resolve(a) == resolve(b) if key == "data_dir" and a and b else a == b
+
+
+def matching_runs(
+    config: dict[str, Any], method: str, root: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Finished runs of ``method`` on the same data as ``config`` (every seed and setting).
+
+    The evaluation notebook compares what has been trained; it does not need to know each run's
+    training parameters, only that it saw the same images and splits.
+    """
+    base = Path(root) if root is not None else outputs_home() / "runs"
+    found = []
+    for metrics in sorted((base / config["dataset"] / method).glob("*/seed*/metrics.json")):
+        run_config = json.loads(metrics.read_text()).get("config", {})
+        if all(_same_data(k, run_config.get(k), config.get(k)) for k in DATA_KEYS):
+            found.append(metrics.parent)
+    return found
+
+
+def seed_runs(
+    config: dict[str, Any],
+    methods: list[str],
+    seeds: list[int],
+    data: FERData | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[int, Path]]:
+    """The finished run of every method and seed on ``config``'s data, training the missing ones.
+
+    A missing seed is trained with the method's default recipe on ``config``'s data and training
+    settings (quietly). A method that cannot train on ``data`` (``methods.cannot_train``) is left
+    out and its reason logged. Returns ``{method: {seed: run folder}}`` in the given order.
+    """
+    shared = {k: v for k, v in config.items() if PARAMETERS[k].group in ("data", "training")}
+    runs: dict[str, dict[int, Path]] = {}
+    for method in methods:
+        if data is not None and (reason := cannot_train(method, data)):
+            log(f"{method}: left out — {reason}")
+            continue
+        by_seed: dict[int, Path] = {}
+        for seed in seeds:
+            found = [r for r in matching_runs(config, method) if r.name == f"seed{seed}"]
+            if not found:
+                recipe = resolve_config(None, {**shared, "method": method, "seed": seed})
+                fit_or_load(recipe, progress=False)
+                found = [r for r in matching_runs(config, method) if r.name == f"seed{seed}"]
+            by_seed[seed] = found[0]
+        runs[method] = by_seed
+    return runs

@@ -1,0 +1,337 @@
+"""ferlib.evaluation.errors and reporting.runs: bootstrap intervals, errors per group and per VA
+cell, tables of runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ferlib.evaluation.errors import bootstrap_ci, per_group_error, va_error_grid
+from ferlib.evaluation.metrics import METRIC_KEYS, va_metrics, va_scores
+from ferlib.reporting.runs import RUN_COLUMNS, collect_runs, results_markdown, summarize_runs
+
+
+def noisy(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(preds, targets): labels uniform on [-1, 1]², predictions a noisy shrunk copy."""
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(-1, 1, (n, 2))
+    p = 0.6 * y + 0.3 * rng.normal(size=(n, 2)) + 0.05
+    return p, y
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap
+
+
+def _stacked_scores(p, y):
+    return va_scores(torch.as_tensor(p), torch.as_tensor(y))
+
+
+def test_stacked_scores_equal_va_metrics():
+    p, y = noisy(257, seed=1)
+    reference = va_metrics(p, y)
+    vector = _stacked_scores(p, y)
+    for key in (*METRIC_KEYS, "ccc_mean"):
+        assert float(vector[key]) == pytest.approx(reference[key], rel=1e-12, abs=1e-12), key
+    # a stack of two samples scores each one separately
+    stack = _stacked_scores(np.stack([p, y]), np.stack([y, y]))
+    assert stack["ccc_v"][0] == pytest.approx(reference["ccc_v"], rel=1e-12)
+    assert stack["ccc_v"][1] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_stacked_scores_nan_like_va_metrics():
+    y = np.array([[0.1, 0.5], [0.1, -0.5], [0.1, 0.2]])  # constant valence labels
+    p = np.array([[0.3, 0.4], [0.2, -0.1], [0.0, 0.2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reference = va_metrics(p, y)
+    vector = _stacked_scores(p, y)
+    assert math.isnan(reference["pcc_v"]) and math.isnan(float(vector["pcc_v"]))
+    for key in METRIC_KEYS:
+        if not math.isnan(reference[key]):
+            assert float(vector[key]) == pytest.approx(reference[key], rel=1e-12), key
+
+
+def test_bootstrap_value_is_va_metrics_and_ci_contains_it():
+    p, y = noisy(300)
+    table = bootstrap_ci(p, y, n_boot=500, seed=3)
+    reference = va_metrics(p, y)
+    assert list(table.index) == list(METRIC_KEYS)
+    assert list(table.columns) == ["value", "low", "high", "nan_resamples"]
+    for key in METRIC_KEYS:
+        row = table.loc[key]
+        assert row["value"] == reference[key]
+        assert row["low"] <= row["value"] <= row["high"], key
+        assert row["low"] < row["high"], key
+        assert row["nan_resamples"] == 0
+    assert table.attrs["n"] == 300 and table.attrs["n_boot"] == 500
+
+
+def test_bootstrap_accepts_tensors_and_extra_key():
+    p, y = noisy(50)
+    table = bootstrap_ci(torch.from_numpy(p), torch.from_numpy(y), n_boot=50, keys=["ccc_mean"])
+    assert list(table.index) == ["ccc_mean"]
+    assert table.loc["ccc_mean", "value"] == pytest.approx(va_metrics(p, y)["ccc_mean"])
+    with pytest.raises(ValueError, match="unknown metric"):
+        bootstrap_ci(p, y, keys=["mse_v"])
+    with pytest.raises(ValueError, match="shape"):
+        bootstrap_ci(p[:-1], y)
+
+
+def test_bootstrap_narrows_with_more_data():
+    small = bootstrap_ci(*noisy(100, seed=5), n_boot=400)
+    large = bootstrap_ci(*noisy(2000, seed=5), n_boot=400)
+    width_small = small["high"] - small["low"]
+    width_large = large["high"] - large["low"]
+    for key in ("ccc_v", "ccc_a", "rmse_v", "pcc_a", "sagr_v"):
+        assert width_large[key] < 0.6 * width_small[key], key
+
+
+def test_bootstrap_deterministic_per_seed():
+    p, y = noisy(120)
+    a = bootstrap_ci(p, y, n_boot=200, seed=7)
+    b = bootstrap_ci(p, y, n_boot=200, seed=7)
+    c = bootstrap_ci(p, y, n_boot=200, seed=8)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["low"], c["low"])
+
+
+def test_bootstrap_wider_level_gives_wider_interval():
+    p, y = noisy(150)
+    narrow = bootstrap_ci(p, y, n_boot=300, level=0.5)
+    wide = bootstrap_ci(p, y, n_boot=300, level=0.99)
+    assert (wide["low"] <= narrow["low"]).all() and (wide["high"] >= narrow["high"]).all()
+
+
+def test_bootstrap_perfect_predictions():
+    _, y = noisy(80)
+    table = bootstrap_ci(y, y, n_boot=200)
+    for key in ("ccc_v", "ccc_a", "pcc_v", "pcc_a", "sagr_v", "sagr_a"):
+        assert table.loc[key, "low"] == pytest.approx(1.0, abs=1e-12)
+        assert table.loc[key, "high"] == pytest.approx(1.0, abs=1e-12)
+    assert table.loc["rmse_v", "high"] == 0.0
+
+
+def test_bootstrap_counts_nan_resamples():
+    # 3 rows, two of them equal: some resamples hold one distinct label only, so PCC is NaN
+    y = np.array([[0.2, 0.2], [0.2, 0.2], [0.8, -0.4]])
+    p = np.array([[0.1, 0.3], [0.3, 0.1], [0.7, -0.2]])
+    table = bootstrap_ci(p, y, n_boot=300, seed=0)
+    nan_count = table.loc["pcc_v", "nan_resamples"]
+    # P(all three draws from the two equal rows) + P(all three the last row) = 8/27 + 1/27
+    assert 0 < nan_count < 300
+    assert nan_count == pytest.approx(300 / 3, abs=30)
+    assert table.loc["rmse_v", "nan_resamples"] == 0
+    assert np.isfinite(table.loc["pcc_v", ["low", "high"]].to_numpy(dtype=float)).all()
+
+
+def test_bootstrap_is_fast():
+    p, y = noisy(300)
+    start = time.perf_counter()
+    bootstrap_ci(p, y, n_boot=1000)
+    assert time.perf_counter() - start < 2.0
+
+
+# --------------------------------------------------------------------------------------------
+# per-group errors
+
+
+def hand_frame() -> tuple[pd.DataFrame, np.ndarray]:
+    frame = pd.DataFrame(
+        {
+            "valence": [0.5, 0.1, -0.5, -0.2, 0.0, 0.3],
+            "arousal": [0.2, 0.0, 0.4, -0.6, 0.1, 0.3],
+            "expression": pd.array([1, 1, 6, 0, pd.NA, 6], dtype="Int64"),
+            "prompted": ["happy", "happy", "angry", "neutral", "sad", None],
+            "identity": ["id10", "id2", "id2", None, "id10", "id2"],
+        },
+        index=[10, 11, 12, 13, 14, 15],  # not a RangeIndex: rows are matched by position
+    )
+    preds = np.array(
+        [[0.7, 0.2], [0.0, 0.3], [-0.1, 0.4], [0.0, -0.2], [0.2, 0.1], [0.3, 0.0]], dtype=float
+    )
+    return frame, preds
+
+
+def test_per_group_error_by_expression_by_hand():
+    frame, preds = hand_frame()
+    table = per_group_error(frame, preds, "expression")
+    assert table.index.name == "expression"
+    assert list(table.index) == ["neutral", "happy", "angry"]  # EMOTIONS order; NA row dropped
+    assert list(table.columns) == ["n", "mae_v", "mae_a", "rmse_v", "rmse_a", "bias_v", "bias_a"]
+    happy = table.loc["happy"]  # valence errors +0.2, -0.1; arousal errors 0, +0.3
+    assert happy["n"] == 2
+    assert happy["mae_v"] == pytest.approx(0.15)
+    assert happy["mae_a"] == pytest.approx(0.15)
+    assert happy["rmse_v"] == pytest.approx(math.sqrt((0.04 + 0.01) / 2))
+    assert happy["rmse_a"] == pytest.approx(math.sqrt(0.09 / 2))
+    assert happy["bias_v"] == pytest.approx(0.05)
+    assert happy["bias_a"] == pytest.approx(0.15)
+    angry = table.loc["angry"]  # valence errors +0.4, 0; arousal errors 0, -0.3
+    assert angry["mae_v"] == pytest.approx(0.2) and angry["bias_a"] == pytest.approx(-0.15)
+    neutral = table.loc["neutral"]  # one row: errors +0.2, +0.4
+    assert neutral["n"] == 1 and neutral["rmse_a"] == pytest.approx(0.4)
+    assert table["n"].sum() == 5
+
+
+def test_per_group_error_by_identity_and_prompted():
+    frame, preds = hand_frame()
+    ident = per_group_error(frame, preds, "identity")
+    assert list(ident.index) == ["id2", "id10"]  # natural order; None dropped
+    assert ident.loc["id10", "n"] == 2 and ident.loc["id2", "n"] == 3
+    # id10: valence errors +0.2, +0.2; arousal errors 0, 0
+    assert ident.loc["id10", "bias_v"] == pytest.approx(0.2)
+    assert ident.loc["id10", "mae_a"] == pytest.approx(0.0)
+    prompted = per_group_error(frame, preds, "prompted")
+    assert list(prompted.index) == ["neutral", "happy", "sad", "angry"]
+    assert prompted["n"].sum() == 5
+    with pytest.raises(ValueError, match="no column"):
+        per_group_error(frame, preds, "colour")
+    with pytest.raises(ValueError, match="rows"):
+        per_group_error(frame, preds[:-1], "identity")
+
+
+# --------------------------------------------------------------------------------------------
+# error grid
+
+
+def test_va_error_grid_hand_case():
+    targets = np.array([[-0.9, -0.9], [-0.8, -0.6], [0.5, 0.5], [1.0, 1.0]])
+    preds = np.array([[-0.9, -0.9], [-0.5, -0.2], [0.5, 0.0], [1.0, 1.0]])
+    grid, counts, edges = va_error_grid(targets, preds, bins=2)
+    np.testing.assert_allclose(edges, [-1, 0, 1])
+    np.testing.assert_array_equal(counts, [[2, 0], [0, 2]])
+    assert grid[0, 0] == pytest.approx((0 + 0.5) / 2)  # errors 0 and sqrt(0.3² + 0.4²) = 0.5
+    assert grid[1, 1] == pytest.approx(0.25)  # errors 0.5 and 0 (1.0 falls in the last bin)
+    assert np.isnan(grid[0, 1]) and np.isnan(grid[1, 0])
+
+
+def test_va_error_grid_orientation_and_total():
+    targets = np.array([[0.9, -0.9]])  # high valence, low arousal
+    grid, counts, _ = va_error_grid(targets, targets + 0.1, bins=4)
+    assert counts[3, 0] == 1 and counts.sum() == 1
+    p, y = noisy(333)
+    grid, counts, edges = va_error_grid(y, p, bins=8)
+    assert grid.shape == counts.shape == (8, 8) and edges.shape == (9,)
+    assert counts.sum() == 333
+    assert np.isnan(grid[counts == 0]).all() and np.isfinite(grid[counts > 0]).all()
+    mean_error = np.sqrt(((p - y) ** 2).sum(1)).mean()
+    assert np.nansum(grid * counts) / counts.sum() == pytest.approx(mean_error)
+
+
+# --------------------------------------------------------------------------------------------
+# runs
+
+
+def write_run(root: Path, dataset: str, method: str, seed: int, ccc_v: float, **extra) -> None:
+    config = {
+        "dataset": dataset,
+        "method": method,
+        "backbone": extra.pop("backbone", "small_cnn"),
+        "image_size": 64,
+        "seed": seed,
+        "epochs": 3,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "identity_bias": 1.0,
+    }
+    metrics = {k: 0.5 for k in METRIC_KEYS}
+    metrics.update(ccc_v=ccc_v, ccc_a=ccc_v / 2, ccc_mean=0.75 * ccc_v, n=40)
+    metrics.update(best_epoch=2, epochs_run=3, train_seconds=10.0 * (seed + 1), images_per_s=99.0)
+    metrics.update(device="cpu", world_size=1, zero_label_share={"z_v": 0, "z_a": 0, "n": 40})
+    metrics.update(config=config, **extra)
+    folder = root / dataset / method / "abc123" / f"seed{seed}"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "history.csv").write_text("epoch,train_loss\n1,0.5\n")
+
+
+@pytest.fixture
+def runs_root(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    for seed, value in enumerate((0.60, 0.70, 0.80)):
+        write_run(root, "synthfer", "supervised", seed, value)
+    for seed, value in enumerate((0.30, 0.50, 0.40)):
+        write_run(root, "synthfer", "afm", seed, value)
+    write_run(root, "diffusionfer", "supervised", 0, 0.25, backbone="resnet18")
+    return root
+
+
+def test_collect_runs(runs_root: Path):
+    runs = collect_runs(runs_root)
+    assert list(runs.columns) == list(RUN_COLUMNS)
+    assert len(runs) == 7
+    assert set(runs["run"]) >= {"synthfer/afm/abc123/seed0", "diffusionfer/supervised/abc123/seed0"}
+    row = runs[runs["run"] == "synthfer/supervised/abc123/seed2"].iloc[0]
+    assert row["ccc_v"] == 0.80 and row["ccc_a"] == 0.40 and row["seed"] == 2
+    assert row["train_seconds"] == 30.0 and row["device"] == "cpu" and row["epochs"] == 3
+
+
+def test_collect_runs_missing_or_empty(tmp_path: Path):
+    for root in (tmp_path / "nowhere", tmp_path):
+        runs = collect_runs(root)
+        assert runs.empty and list(runs.columns) == list(RUN_COLUMNS)
+    assert summarize_runs(collect_runs(tmp_path)).empty
+    assert results_markdown(summarize_runs(collect_runs(tmp_path))).count("\n") == 2
+
+
+def test_collect_runs_skips_broken_file(runs_root: Path):
+    broken = runs_root / "synthfer" / "afm" / "zzz" / "seed9"
+    broken.mkdir(parents=True)
+    (broken / "metrics.json").write_text("{not json")
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        runs = collect_runs(runs_root)
+    assert len(runs) == 7
+
+
+def test_summarize_runs_by_hand(runs_root: Path):
+    summary = summarize_runs(collect_runs(runs_root))
+    assert len(summary) == 3
+    sup = summary[(summary["dataset"] == "synthfer") & (summary["method"] == "supervised")].iloc[0]
+    assert sup["n_seeds"] == 3
+    assert sup["ccc_v_mean"] == pytest.approx(0.70)
+    assert sup["ccc_v_std"] == pytest.approx(0.10)  # sample std of 0.6, 0.7, 0.8
+    assert sup["ccc_a_std"] == pytest.approx(0.05)
+    assert sup["rmse_v_std"] == pytest.approx(0.0)
+    assert sup["train_seconds"] == pytest.approx(20.0) and sup["images_per_s"] == 99.0
+    afm = summary[summary["method"] == "afm"].iloc[0]
+    assert afm["ccc_v_mean"] == pytest.approx(0.40)
+    assert afm["ccc_v_std"] == pytest.approx(0.10)
+    assert afm["ccc_mean_mean"] == pytest.approx(0.30)
+    single = summary[summary["dataset"] == "diffusionfer"].iloc[0]
+    assert single["n_seeds"] == 1 and single["backbone"] == "resnet18"
+    assert single["ccc_v_mean"] == pytest.approx(0.25) and math.isnan(single["ccc_v_std"])
+
+
+def test_results_markdown(runs_root: Path):
+    text = results_markdown(summarize_runs(collect_runs(runs_root)))
+    lines = text.strip().split("\n")
+    assert lines[0].startswith("| method | dataset | backbone | seeds | ccc_v | ccc_a |")
+    assert lines[0].endswith("| train s | img/s |")
+    assert len(lines) == 5
+    # rows by dataset, then method
+    assert lines[2].startswith("| supervised | diffusionfer | resnet18 | 1 | 0.250 | 0.125 |")
+    assert lines[3].startswith("| afm | synthfer | small_cnn | 3 | 0.400 ± 0.100 | 0.200 ± 0.050 |")
+    assert lines[4].startswith("| supervised | synthfer | small_cnn | 3 | 0.700 ± 0.100 |")
+    assert lines[4].endswith("| 20.0 | 99 |")
+    assert "±" not in lines[2]
+    assert "0.500 ± 0.000" in lines[3]  # rmse_v equal over seeds
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    assert results_markdown(summarize_runs(collect_runs(runs_root))) == text  # deterministic
+
+
+def test_results_markdown_shows_varying_config(runs_root: Path):
+    summary = summarize_runs(collect_runs(runs_root))
+    summary.loc[summary["method"] == "afm", "image_size"] = 128
+    text = results_markdown(summary, metrics=("ccc_mean",))
+    assert text.split("\n")[0] == (
+        "| method | dataset | backbone | image_size | seeds | ccc_mean | train s | img/s |"
+    )
