@@ -195,7 +195,12 @@ def test_va_scatter_without_ellipses_and_with_unlabelled_points(synth):
     ax = figures.data.va_scatter(dataclasses.replace(synth, frame=frame), ellipses=False).axes[0]
     assert not [p for p in ax.patches if isinstance(p, Ellipse)]
     scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
-    assert scatters[0].get_label() == "no label (n=3)"
+    unlabelled = [s for s in scatters if s.get_label() == "no label (n=3)"]
+    assert len(unlabelled) == 1 and scatters[-1] is unlabelled[0]  # listed after the emotions
+    assert (
+        matplotlib.colors.to_hex(unlabelled[0].get_facecolor()[0])
+        == figures.style.UNLABELLED_COLOUR
+    )
     assert sum(len(s.get_offsets()) for s in scatters) == len(frame)
 
 

@@ -38,6 +38,7 @@ from .style import (
     VALENCE_LABEL,
     covariance_ellipse,
     draw_circumplex,
+    emotion_groups,
     legend_right,
     message_figure,
 )
@@ -213,34 +214,22 @@ def va_scatter(data: FERData, by: By = "expression", ellipses: bool = True) -> F
     fig = Figure(figsize=(7.4, 5.4), layout="constrained")
     ax = fig.subplots()
     draw_circumplex(ax)
-    missing = np.array([label is None for label in labels], dtype=bool)
-    if missing.any():
-        ax.scatter(
-            valence[missing],
-            arousal[missing],
-            s=10,
-            color=UNLABELLED_COLOUR,
-            alpha=0.6,
-            edgecolors="none",
-            label=f"{UNLABELLED} (n={missing.sum()})",
-            clip_on=False,
-        )
-    for name in EMOTIONS:
-        mask = labels == name
-        if not mask.any():
-            continue
-        colour = EMOTION_COLOURS[name]
+    for label, mask, colour in emotion_groups(list(labels)):
+        unlabelled = colour == UNLABELLED_COLOUR
         v, a = valence[mask], arousal[mask]
         ax.scatter(
             v,
             a,
-            s=14,
+            s=10 if unlabelled else 14,
             color=colour,
-            alpha=0.55,
+            alpha=0.6 if unlabelled else 0.55,
             edgecolors="none",
-            label=f"{name} (n={mask.sum()})",
+            label=label,
             clip_on=False,
+            zorder=0 if unlabelled else 1,
         )
+        if unlabelled:
+            continue
         if ellipses and mask.sum() >= 3:
             for n_std, style in ((1, "-"), (2, "--")):
                 ax.add_patch(

@@ -19,7 +19,6 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ..emotions import EMOTIONS
 from ..evaluation.arrays import va_array
 from ..evaluation.errors import va_error_grid
 from ..evaluation.metrics import va_metrics
@@ -27,8 +26,8 @@ from .style import (
     DIM_COLOURS,
     EMOTION_COLOURS,
     MAX_WIDTH,
-    UNLABELLED,
     UNLABELLED_COLOUR,
+    emotion_groups,
     legend_right,
     message_figure,
 )
@@ -169,10 +168,7 @@ def pred_vs_true(targets: Any, preds: Any, labels: Sequence[str | None] | None =
         if labels is None:
             ax.scatter(y[:, i], p[:, i], s=size, color="0.25", alpha=0.5, edgecolors="none")
         else:
-            groups = [(n, EMOTION_COLOURS[n]) for n in EMOTIONS if (names == n).any()]
-            other = np.array([n not in EMOTIONS for n in names], dtype=bool)
-            for name, colour in groups:
-                mask = names == name
+            for label, mask, colour in emotion_groups(names):
                 ax.scatter(
                     y[mask, i],
                     p[mask, i],
@@ -180,18 +176,8 @@ def pred_vs_true(targets: Any, preds: Any, labels: Sequence[str | None] | None =
                     color=colour,
                     alpha=0.6,
                     edgecolors="none",
-                    label=f"{name} (n={mask.sum()})",
-                )
-            if other.any():
-                ax.scatter(
-                    y[other, i],
-                    p[other, i],
-                    s=size,
-                    color=UNLABELLED_COLOUR,
-                    alpha=0.6,
-                    edgecolors="none",
-                    label=f"{UNLABELLED} (n={other.sum()})",
-                    zorder=0,
+                    label=label,
+                    zorder=0 if colour == UNLABELLED_COLOUR else 1,
                 )
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)

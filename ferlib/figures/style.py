@@ -9,6 +9,8 @@ list and a notebook shows each one once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -107,6 +109,22 @@ def draw_circumplex(ax: Axes) -> None:
     ax.set_ylabel(AROUSAL_LABEL)
 
 
+def emotion_groups(names: Sequence[str | None]) -> list[tuple[str, np.ndarray, str]]:
+    """How points are coloured by emotion: ``(legend label, row mask, colour)`` for each emotion
+    present, in ``EMOTIONS`` order, then the rows without an emotion (None or another name) in
+    ``UNLABELLED_COLOUR``. Labels carry the count: "happy (n=12)"."""
+    names = np.asarray([None if n is None else str(n) for n in names], dtype=object)
+    groups = []
+    for name in EMOTIONS:
+        mask = names == name
+        if mask.any():
+            groups.append((f"{name} (n={mask.sum()})", mask, EMOTION_COLOURS[name]))
+    other = np.array([n not in EMOTIONS for n in names], dtype=bool)
+    if other.any():
+        groups.append((f"{UNLABELLED} (n={other.sum()})", other, UNLABELLED_COLOUR))
+    return groups
+
+
 def legend_right(ax: Axes, title: str | None = None, **kwargs) -> Legend:
     """The one legend placement: outside the axes, top right, no frame, small type, so that a
     legend never hides a point. ``kwargs`` go to ``Axes.legend`` (``handles``, ``markerscale``)."""
@@ -153,6 +171,7 @@ __all__ = [
     "as_jpeg",
     "covariance_ellipse",
     "draw_circumplex",
+    "emotion_groups",
     "legend_right",
     "message_figure",
 ]
