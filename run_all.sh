@@ -56,6 +56,10 @@ setup() {
   fi
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name "$KERNEL" \
     --display-name "Python (FER-Zoo)" >/dev/null 2>&1
+  # project-level Jupyter settings (config/jupyter/README.md), inside the venv, not in $HOME
+  mkdir -p "$VENV/share/jupyter/lab/settings" "$VENV/etc/jupyter"
+  cp config/jupyter/overrides.json "$VENV/share/jupyter/lab/settings/overrides.json"
+  cp config/jupyter/jupyter_server_config.json "$VENV/etc/jupyter/jupyter_server_config.json"
 }
 
 cmd="run"

@@ -83,8 +83,7 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     from .params import parse_set
 
     if args.refresh:
-        for nb in refresh_committed(args.only):
-            print(f"refreshed {nb.name}")
+        refresh_committed(args.only)
         return 0
 
     overrides = parse_set(args.set)
@@ -92,7 +91,12 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
         overrides["data_dir"] = args.data_dir
     methods = [m for m in (args.methods or "").split(",") if m] or None
     results = run_notebooks(
-        args.profile, args.only, overrides, Path(args.out) if args.out else None, methods=methods
+        args.profile,
+        args.only,
+        overrides,
+        Path(args.out) if args.out else None,
+        methods=methods,
+        cell_progress=args.cell_progress,
     )
     print(format_status(results))
     return 0 if all(r.status == "ok" for r in results) else 1
@@ -121,11 +125,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
     from .data import load_from_config, make_loader
     from .evaluation.metrics import zero_label_share
     from .evaluation.outputs import evaluate
     from .training.checkpoint import load_model
-    from .training.device import select_device
+    from .training.device import select_device, use_channels_last
 
     model, config = load_model(args.checkpoint)
     config = dict(config)
@@ -136,7 +142,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_from_config(config).subset(args.split)
     loader = make_loader(data, config["image_size"], config["eval_batch_size"], train=False)
     device = select_device(args.device)
-    metrics = evaluate(model.to(device), loader, device)
+    layout = use_channels_last(device, config["amp"])  # as in training: the same numbers
+    model = model.to(device, memory_format=torch.channels_last if layout else torch.preserve_format)
+    metrics = evaluate(model, loader, device, channels_last=layout)
     metrics.update(
         split=args.split,
         dataset=config["dataset"],
@@ -252,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods", default=None, help="comma-separated methods, e.g. baseline,caf (default: all)"
     )
     p.add_argument("--out", default=None, help="output folder (default outputs/<profile>)")
+    p.add_argument(
+        "--cell-progress",
+        action="store_true",
+        help="papermill's cell progress inside each notebook",
+    )
     p.add_argument(
         "--refresh",
         action="store_true",

@@ -29,6 +29,7 @@ from typing import Any
 
 import nbformat
 import pytest
+import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
@@ -48,6 +49,7 @@ class LabServer:
     token: str
     runtime_dir: Path
     process: subprocess.Popen[bytes]
+    log: Path
 
     def request(
         self, method: str, path: str, body: Any = None, token: str | None = ""
@@ -114,7 +116,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         cmd.append("--ServerApp.allow_root=True")  # containers and CI often run as root
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = LabServer(f"http://127.0.0.1:{port}", token, runtime_dir, proc)
+    server = LabServer(f"http://127.0.0.1:{port}", token, runtime_dir, proc, log)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -190,7 +192,10 @@ def test_explore_data_runs_in_the_registered_kernel(lab: LabServer, ferzoo_spec:
         assert status == 200, model
         assert model["name"] == ferzoo_spec
 
-        client.load_connection_file(str(lab.runtime_dir / f"kernel-{kernel_id}.json"))
+        connection = lab.runtime_dir / f"kernel-{kernel_id}.json"
+        if zmq.has("curve"):  # the server provisions CurveZMQ keys (config/jupyter)
+            assert "curve_publickey" in json.loads(connection.read_text())
+        client.load_connection_file(str(connection))
         client.start_channels()
         client.wait_for_ready(timeout=120)
 
@@ -222,3 +227,15 @@ def test_explore_data_runs_in_the_registered_kernel(lab: LabServer, ferzoo_spec:
         client.stop_channels()
         deleted, _ = lab.request("DELETE", f"/api/kernels/{kernel_id}")
     assert deleted == 204, f"DELETE /api/kernels/{kernel_id} answered {deleted}"
+    assert "without encryption" not in lab.log.read_text(errors="replace")
+
+
+def test_lab_asks_nothing_about_news(lab: LabServer) -> None:
+    """The project's settings (config/jupyter, copied into the venv by the set-up) apply."""
+    status, settings = lab.request(
+        "GET", "/lab/api/settings/@jupyterlab/apputils-extension:notification"
+    )
+    assert status == 200, f"settings answered {status}"
+    defaults = settings["schema"]["properties"]  # overrides.json sets the schema's defaults
+    assert defaults["fetchNews"]["default"] == "false"
+    assert defaults["checkForUpdates"]["default"] is False

@@ -232,3 +232,40 @@ def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
     assert all(r["figures"] for r in summary["notebooks"])
     assert all(Path(f).is_file() for r in summary["notebooks"] for f in r["figures"])
     assert "| elim | synthetic | small_cnn | 3 |" in (out / "summary.md").read_text()
+
+
+def test_the_run_talks_and_estimates_from_the_last_run(course):
+    tmp_path, profile = course
+    lines: list[str] = []
+
+    def log(text, end="\n"):
+        lines.append(text + end)
+
+    out = tmp_path / "talk"
+    runner.run_notebooks(str(profile), ["00", "02"], out_dir=out, kernel="python3", log=log)
+    said = "".join(lines)
+    assert said.startswith("FER-Zoo course, profile p: 2 notebooks -> ")
+    assert "(about" not in said.splitlines()[0]  # no earlier run, no estimate
+    assert re.search(r"\[1/2\] 00_first … ok \d+ s  \(total \d+ s\)\n", said)
+    assert re.search(r"\[2/2\] 02_last … ok \d+ s  \(total \d+ s\)\n", said)
+    assert re.search(r"done in \d+ s: 2 ok, 0 skipped, 0 failed -> .*summary\.md\n$", said)
+    timings = json.loads((out / runner.TIMINGS).read_text())
+    assert set(timings) == {"00_first.ipynb", "02_last.ipynb"}
+
+    lines.clear()
+    runner.run_notebooks(str(profile), ["00", "02"], out_dir=out, kernel="python3", log=log)
+    said = "".join(lines)
+    assert re.search(r"2 notebooks -> .* \(about \d+ s, from the last run\)", said)
+    assert re.search(r"\[1/2\] 00_first … ok \d+ s  \(total \d+ s, about \d+ s left\)", said)
+
+
+def test_time_left_needs_every_remaining_notebook_timed():
+    steps = [
+        runner.Step(Path("a.ipynb"), "a.ipynb"),
+        runner.Step(Path("b.ipynb"), "b.ipynb", skip="needs identities"),
+        runner.Step(Path("c.ipynb"), "c.ipynb"),
+    ]
+    assert runner.time_left(steps, 0, {"a.ipynb": 10.0, "c.ipynb": 5.0}) == 15.0
+    assert runner.time_left(steps, 1, {"a.ipynb": 10.0, "c.ipynb": 5.0}) == 5.0
+    assert runner.time_left(steps, 0, {"a.ipynb": 10.0}) is None
+    assert runner.minutes(42.4) == "42 s" and runner.minutes(210) == "3.5 min"

@@ -311,3 +311,24 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
     assert logged == [f"elim: left out — elim needs identities and {tiny_data.name} has none"]
     again = trainer_module.seed_runs(quick, ["baseline"], [0, 1], log=logged.append)
     assert again == runs and trained == [("baseline", 1)]  # nothing retrained
+
+
+def test_train_runs_in_worker_processes_match_a_run_on_as_many_threads(
+    config, tiny_data, tmp_path, monkeypatch
+):
+    from ferlib.training.distributed import weight_digest
+    from ferlib.training.trainer import run_dir, train_runs
+
+    monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
+    recipes = [{**config, "epochs": 1, "seed": s} for s in (0, 1)]
+    train_runs(recipes, workers=2)  # two spawned processes, one thread each
+    for recipe in recipes:
+        assert (run_dir(recipe) / "metrics.json").is_file()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = train(recipes[1], tmp_path / "here", data=tiny_data, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    there, _ = ckpt.load_model(run_dir(recipes[1]) / ckpt.BEST)
+    assert weight_digest(there) == weight_digest(here.model)

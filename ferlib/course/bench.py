@@ -20,7 +20,7 @@ import torch
 from ..data import FERData, make_loader
 from ..evaluation.outputs import to_model_input
 from ..methods import build_method
-from ..training.device import select_device
+from ..training.device import select_device, use_channels_last
 
 
 def _peak_rss_mib() -> float:
@@ -51,7 +51,8 @@ def model_throughput(
     """Training images/s (real loader and pre-staged tensors) and inference images/s."""
     device = select_device(config["device"])
     fast = device.type == "cuda" and config["amp"]
-    method = build_method(config).to(device, channels_last=fast)
+    layout = use_channels_last(device, config["amp"])
+    method = build_method(config).to(device, channels_last=layout)
     method.use_amp = fast
     method.scaler = torch.amp.GradScaler("cuda", enabled=fast)
     method.build_optimizers()
@@ -71,7 +72,7 @@ def model_throughput(
 
     def from_loader():
         images, y, index = next(batches)
-        return to_model_input(images, device, fast), y.to(device), index
+        return to_model_input(images, device, layout), y.to(device), index
 
     staged = from_loader()
     run(from_loader, warmup)

@@ -2,7 +2,8 @@
 
 Executed copies go to ``outputs/<profile>/`` with every figure as a PNG under ``figures/``;
 ``summary.json`` and ``summary.md`` (each notebook's status and time, and the results table) close
-the run.
+the run. The run talks: a line as each notebook starts and ends, the running total and the time
+left, estimated from the last run's per-notebook times on this profile (``timings.json``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,11 @@ import pandas as pd
 
 from ..atomic import atomic_write_text
 from ..params import ParameterError, load_profile, parameters_for, resolve_config, validate
-from ..paths import outputs_home, repo_root
+from ..paths import display_path, outputs_home, repo_root
 
 KERNEL_NAME = "ferzoo"
+TIMINGS = "timings.json"
+"""Per-notebook seconds of the latest runs on a profile, kept in its output folder for the ETA."""
 
 
 def notebook_dir() -> Path:
@@ -69,6 +73,45 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+def kernel_manager_class() -> type:
+    """papermill's kernel manager, quiet on a normal run.
+
+    Kernels use CurveZMQ transport encryption where pyzmq supports it (the project's kernelspec
+    declares ``supported_encryption: curve``), so ipykernel has no "running over TCP without
+    encryption" warning to print for every notebook; and a kernel that is being shut down after
+    its notebook finished is not sent SIGINT first (jupyter_client's default), which it would
+    report as "KeyboardInterrupt caught in kernel".
+    """
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class QuietKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _transport_encryption_default(self) -> str:
+            return "auto" if zmq.has("curve") else "disabled"
+
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
+
+    return QuietKernelManager
+
+
+def minutes(seconds: float) -> str:
+    """``42 s`` under two minutes, else ``3.5 min``: how the run reports durations."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def load_timings(out_dir: Path) -> dict[str, float]:
+    """Seconds per executed notebook (by output name) from earlier runs into ``out_dir``."""
+    try:
+        timings = json.loads((out_dir / TIMINGS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in timings.items() if isinstance(v, (int, float))}
+
+
 @dataclass
 class NotebookResult:
     notebook: str  # the course notebook
@@ -88,6 +131,15 @@ class Step:
     output: str
     parameters: dict[str, Any] = field(default_factory=dict)
     skip: str = ""
+
+
+def time_left(steps: list[Step], done: int, timings: dict[str, float]) -> float | None:
+    """Estimated seconds for the steps after the first ``done``: each one's last time on this
+    profile (skipped steps take none); None when a step has never run here."""
+    ahead = [s for s in steps[done:] if not s.skip]
+    if any(s.output not in timings for s in ahead):
+        return None
+    return sum(timings[s.output] for s in ahead)
 
 
 def method_of(notebook: Path) -> str | None:
@@ -170,9 +222,22 @@ def run_notebooks(
     out_dir: Path | None = None,
     kernel: str | None = None,
     methods: list[str] | None = None,
+    log: Callable[..., None] | None = None,
+    cell_progress: bool = False,
 ) -> list[NotebookResult]:
     """Execute the course (or the notebooks whose name starts with one of ``only``) for
-    ``methods`` (default: all), then write ``summary.json`` and ``summary.md`` in ``out_dir``."""
+    ``methods`` (default: all), then write ``summary.json`` and ``summary.md`` in ``out_dir``.
+
+    ``log`` receives the progress lines (``print(…, end=…)``-like; default: flushed to stdout);
+    ``cell_progress`` shows papermill's per-cell progress bar inside each notebook.
+    """
+
+    def say(text: str, end: str = "\n") -> None:
+        if log is not None:
+            log(text, end=end)
+        else:
+            print(text, end=end, flush=True)
+
     import papermill
 
     from ..methods import METHODS
@@ -201,16 +266,27 @@ def run_notebooks(
     out_dir = out_dir or outputs_home() / Path(str(profile)).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel or kernel_name()
+    timings = load_timings(out_dir)
+    estimate = time_left(steps, 0, timings)
+    say(
+        f"FER-Zoo course, profile {Path(str(profile)).stem}: {len(steps)} notebooks -> "
+        f"{display_path(out_dir)}"
+        + (f" (about {minutes(estimate)}, from the last run)" if estimate is not None else "")
+    )
     results = []
-    for step in steps:
+    width = len(str(len(steps)))
+    for i, step in enumerate(steps, 1):
         target = out_dir / step.output
+        head = f"[{i:>{width}}/{len(steps)}] {Path(step.output).stem}"
         if step.skip:
+            say(f"{head} skipped: {step.skip}")
             results.append(
                 NotebookResult(
                     step.notebook.name, "skipped", 0.0, str(target), step.skip, step.parameters
                 )
             )
             continue
+        say(f"{head} …", end="\n" if cell_progress else "")
         declared = declared_parameters(step.notebook)
         extra = {k: v for k, v in (overrides or {}).items() if k in declared}
         inject = parameters_for(declared, params, {**extra, **step.parameters}, step.notebook.name)
@@ -222,8 +298,9 @@ def run_notebooks(
                 parameters=inject,
                 kernel_name=kernel,
                 cwd=str(step.notebook.parent),
-                progress_bar=False,
+                progress_bar=cell_progress,
                 report_mode=False,
+                kernel_manager_class=kernel_manager_class(),
             )
             status, error = "ok", ""
         except Exception as err:  # one failing notebook must not stop the others
@@ -235,7 +312,25 @@ def run_notebooks(
                 step.notebook.name, status, seconds, str(target), error, step.parameters, figures
             )
         )
-    write_summary(out_dir, str(profile), config, methods, results, time.perf_counter() - started)
+        if status == "ok":
+            timings[step.output] = seconds
+            atomic_write_text(json.dumps(timings, indent=1, sort_keys=True), out_dir / TIMINGS)
+        if status == "ok":
+            outcome = f"ok {seconds:.0f} s"
+        else:
+            outcome = f"FAILED after {seconds:.0f} s: {error.splitlines()[0][:160]}"
+        clock = f"total {minutes(time.perf_counter() - started)}"
+        left = time_left(steps, i, timings)
+        if left is not None and i < len(steps):
+            clock += f", about {minutes(left)} left"
+        say(f"{head} {outcome}  ({clock})" if cell_progress else f" {outcome}  ({clock})")
+    total = time.perf_counter() - started
+    write_summary(out_dir, str(profile), config, methods, results, total)
+    counts = {k: sum(r.status == k for r in results) for k in ("ok", "skipped", "failed")}
+    say(
+        f"done in {minutes(total)}: {counts['ok']} ok, {counts['skipped']} skipped, "
+        f"{counts['failed']} failed -> {display_path(out_dir / 'summary.md')}"
+    )
     return results
 
 
@@ -283,11 +378,14 @@ def write_summary(
     atomic_write_text("\n".join(lines) + "\n", out_dir / "summary.md")
 
 
-def refresh_committed(only: list[str] | None = None, kernel: str | None = None) -> list[Path]:
+def refresh_committed(
+    only: list[str] | None = None, kernel: str | None = None, log: Callable[[str], None] = print
+) -> list[Path]:
     """Re-execute notebooks in place with their own defaults: the outputs that get committed.
 
     Readers on the web see these outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells
-    against them, so they must be exactly what the default run produces.
+    against them, so they must be exactly what the default run produces. ``log`` gets a line per
+    notebook.
     """
     import papermill
 
@@ -296,15 +394,22 @@ def refresh_committed(only: list[str] | None = None, kernel: str | None = None) 
     ]
     here = Path.cwd()
     os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata
+    started = time.perf_counter()
     try:
-        for nb in chosen:
+        for i, nb in enumerate(chosen, 1):
             rel = str(nb.relative_to(repo_root()))
+            start = time.perf_counter()
             papermill.execute_notebook(
                 rel,
                 rel,
                 kernel_name=kernel or kernel_name(),
                 cwd=str(nb.parent),
                 progress_bar=False,
+                kernel_manager_class=kernel_manager_class(),
+            )
+            log(
+                f"[{i}/{len(chosen)}] refreshed {nb.name} in {time.perf_counter() - start:.0f} s "
+                f"(total {minutes(time.perf_counter() - started)})"
             )
     finally:
         os.chdir(here)

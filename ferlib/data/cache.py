@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..atomic import atomic_torch_save
 from ..paths import data_home
@@ -62,7 +63,11 @@ def cache_images(
     else:
         paths = list(data.frame["path"])
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            results = list(pool.map(lambda p: _decode(p, size), paths))
+            decoded = pool.map(lambda p: _decode(p, size), paths)
+            # a bar in a terminal only (tqdm disables itself where stderr is no TTY)
+            results = list(
+                tqdm(decoded, total=len(paths), desc="tensor store", unit="img", disable=None)
+            )
         keys = list(data.frame["key"])
         good = [i for i, (arr, _, _) in enumerate(results) if arr is not None]
         images = (

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL.PngImagePlugin import PngInfo
+from tqdm import tqdm
 
 from ..emotions import CODE, EMOTIONS
 from ..paths import data_home
@@ -192,11 +193,13 @@ def generate(
     splits = identity_splits(cfg)
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
     jobs = [(cfg, s, str(cropped)) for s in specs]
+    # a bar in a terminal only (tqdm disables itself where stderr is no TTY: tests, notebooks)
+    bar = {"total": len(jobs), "desc": "SyntheticFER", "unit": "img", "disable": None}
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_render_one, jobs, chunksize=64))
+            results = list(tqdm(pool.map(_render_one, jobs, chunksize=64), **bar))
     else:
-        results = [_render_one(j) for j in jobs]
+        results = [_render_one(j) for j in tqdm(jobs, **bar)]
     with open(root / "dataset_sheet.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(SHEET_COLUMNS)

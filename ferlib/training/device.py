@@ -21,6 +21,17 @@ def select_device(choice: str = "auto") -> torch.device:
     return torch.device(choice)
 
 
+def use_channels_last(device: torch.device, amp: bool) -> bool:
+    """Whether to train and evaluate in the channels-last memory layout.
+
+    On the CPU always: oneDNN's convolutions are faster in it (``ferlib bench``; on the quick
+    profile's 2-core machine a training step is 1.13× (Baseline) to 1.40× (AVCE) faster). On CUDA
+    together with mixed precision, where tensor cores want it. The layout changes the order of
+    floating-point operations, not the model: checkpoints are layout-free.
+    """
+    return device.type == "cpu" or (device.type == "cuda" and amp)
+
+
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"

@@ -13,9 +13,11 @@ import hashlib
 import io
 import json
 import math
+import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from ..methods import Method, NonFiniteLossError, build_method, cannot_train, un
 from ..params import DATA_KEYS, PARAMETERS, resolve_config
 from ..paths import outputs_home, resolve
 from . import checkpoint as ckpt
-from .device import describe_device, select_device
+from .device import describe_device, select_device, use_channels_last
 from .distributed import (
     DistInfo,
     barrier,
@@ -92,12 +94,13 @@ class Trainer:
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         self.fast_cuda = self.device.type == "cuda" and self.config["amp"]
+        self.channels_last = use_channels_last(self.device, self.config["amp"])
         self.progress = progress and self.dist.is_main
         self.callbacks = callbacks or []
         seed_everything(self.config["seed"])
         self.method: Method = build_method(self.config)  # bad names fail before data loads
         self.data = data if data is not None else load_from_config(self.config)
-        self.method.to(self.device, channels_last=self.fast_cuda)
+        self.method.to(self.device, channels_last=self.channels_last)
         self.method.use_amp = self.fast_cuda
         self.method.scaler = torch.amp.GradScaler("cuda", enabled=self.fast_cuda)
         if self.dist.enabled:
@@ -182,7 +185,7 @@ class Trainer:
         counts: dict[str, int] = {}
         seen, start = 0, time.perf_counter()
         for images, targets, index in loader:
-            x = to_model_input(images, self.device, self.fast_cuda)
+            x = to_model_input(images, self.device, self.channels_last)
             y = targets.to(self.device, non_blocking=True)
             try:
                 logs = self.method.training_step(x, y, self.iteration, index)
@@ -217,7 +220,7 @@ class Trainer:
         for epoch in range(self.start_epoch, cfg["epochs"]):
             terms, seen, seconds = self._train_epoch(epoch, bar)
             loss = terms.pop("loss", math.nan)
-            val = evaluate(self.method.core, self.loaders["val"], self.device, self.fast_cuda)
+            val = evaluate(self.method.core, self.loaders["val"], self.device, self.channels_last)
             self.method.train_mode()
             # the first epoch always counts, so a best checkpoint exists even if CCC is NaN
             improved = self.best["epoch"] < 0 or val["ccc_mean"] > self.best["ccc_mean"]
@@ -265,7 +268,7 @@ class Trainer:
         digests = gather_strings(self.dist, weight_digest(self.method.core))
         best = ckpt.load(self.out_dir / ckpt.BEST)  # every rank reads the file rank 0 wrote
         self.method.core.load_state_dict(best["modules"]["model"])
-        test = evaluate(self.method.core, self.loaders["test"], self.device, self.fast_cuda)
+        test = evaluate(self.method.core, self.loaders["test"], self.device, self.channels_last)
         self.method.train_mode()
         train_seconds = sum(r["train_seconds"] for r in self.history)
         images = sum(r["images_per_s"] * r["train_seconds"] for r in self.history)
@@ -372,26 +375,61 @@ def seed_runs(
     seeds: list[int],
     data: FERData | None = None,
     log: Callable[[str], None] = print,
+    workers: int | None = None,
 ) -> dict[str, dict[int, Path]]:
     """The finished run of every method and seed on ``config``'s data, training the missing ones.
 
     A missing seed is trained with the method's default recipe on ``config``'s data and training
-    settings (quietly). A method that cannot train on ``data`` (``methods.cannot_train``) is left
-    out and its reason logged. Returns ``{method: {seed: run folder}}`` in the given order.
+    settings (quietly; several at once, see ``train_runs``). A method that cannot train on ``data``
+    (``methods.cannot_train``) is left out and its reason logged. Returns
+    ``{method: {seed: run folder}}`` in the given order.
     """
     shared = {k: v for k, v in config.items() if PARAMETERS[k].group in ("data", "training")}
-    runs: dict[str, dict[int, Path]] = {}
+    chosen = []
     for method in methods:
         if data is not None and (reason := cannot_train(method, data)):
             log(f"{method}: left out — {reason}")
             continue
-        by_seed: dict[int, Path] = {}
-        for seed in seeds:
-            found = [r for r in matching_runs(config, method) if r.name == f"seed{seed}"]
-            if not found:
-                recipe = resolve_config(None, {**shared, "method": method, "seed": seed})
-                fit_or_load(recipe, progress=False)
-                found = [r for r in matching_runs(config, method) if r.name == f"seed{seed}"]
-            by_seed[seed] = found[0]
-        runs[method] = by_seed
-    return runs
+        chosen.append(method)
+
+    def finished(method: str, seed: int) -> list[Path]:
+        return [r for r in matching_runs(config, method) if r.name == f"seed{seed}"]
+
+    missing = [
+        resolve_config(None, {**shared, "method": method, "seed": seed})
+        for method in chosen
+        for seed in seeds
+        if not finished(method, seed)
+    ]
+    train_runs(missing, workers)
+    return {method: {seed: finished(method, seed)[0] for seed in seeds} for method in chosen}
+
+
+def train_runs(recipes: list[dict[str, Any]], workers: int | None = None) -> None:
+    """Train (or load) every recipe in its own run folder, ``workers`` runs at a time.
+
+    On the CPU the default is one process per core with one thread each: on the 2-core machine two
+    8-epoch quick Baseline runs side by side (1 thread each) finished in 13.0 s against 19.7 s
+    one after the other (2 threads each), start-up included. On a GPU runs go one at a time: they
+    would share the device. A run's numbers depend on its thread count in the last bits, like on
+    any change of hardware.
+    """
+    if not recipes:
+        return
+    if workers is None:
+        on_cpu = select_device(recipes[0]["device"]).type == "cpu"
+        workers = min(len(recipes), torch.get_num_threads()) if on_cpu else 1
+    if workers <= 1 or len(recipes) == 1:
+        for recipe in recipes:
+            fit_or_load(recipe, progress=False)
+        return
+    threads = max(1, torch.get_num_threads() // workers)
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads running
+    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        list(pool.map(_fit_quietly, recipes, [threads] * len(recipes)))
+
+
+def _fit_quietly(recipe: dict[str, Any], threads: int) -> None:
+    """``train_runs``' worker: one run in this process, on ``threads`` threads."""
+    torch.set_num_threads(threads)
+    fit_or_load(recipe, progress=False)

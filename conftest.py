@@ -1,0 +1,98 @@
+"""nbval on a training budget: the notebooks' own data and checks, a fraction of their training.
+
+nbval executes every notebook in ``notebooks/`` with ``--nbval-lax``: a cell marked
+``# NBVAL_CHECK_OUTPUT`` must reproduce its committed output, the rest must run. Those marked
+cells never depend on a trained model (they check data, shapes and hand-worked numbers), so the
+notebooks run here with the parameters of ``params/nbval.yaml`` injected after their
+``parameters`` cell, as papermill does: same data, two epochs, one seed. Their runs go to a
+temporary ``FERZOO_OUTPUTS``, never into the course's ``outputs/``. The full default run is what
+``ferlib notebooks --refresh`` commits and ``./run_all.sh`` executes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+
+import pytest
+
+BUDGET = "params/nbval.yaml"
+
+
+def _budget() -> dict:
+    from ferlib.params import load_profile
+
+    return load_profile(BUDGET)
+
+
+_OUTPUTS = pytest.StashKey[str]()
+
+
+def _session_outputs(config: pytest.Config) -> str:
+    """One temporary outputs folder per test session: later chapters load earlier ones' runs."""
+    if _OUTPUTS not in config.stash:
+        folder = tempfile.mkdtemp(prefix="ferzoo-nbval-")
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+        config.stash[_OUTPUTS] = folder
+    return config.stash[_OUTPUTS]
+
+
+try:
+    from nbval.plugin import IPyNbCell, IPyNbFile, find_comment_markers, find_metadata_tags
+except ImportError:  # nbval not installed: plain pytest still runs the unit tests
+    IPyNbFile = None
+else:
+
+    class BudgetNotebook(IPyNbFile):
+        """A course notebook as nbval runs it, with the budget injected and its own outputs."""
+
+        def collect(self):
+            import nbformat
+            from papermill.parameterize import parameterize_notebook
+
+            from ferlib.course.runner import declared_parameters
+
+            declared = declared_parameters(self.path)
+            budget = {k: v for k, v in _budget().items() if k in declared}
+            nb = nbformat.read(str(self.path), as_version=4)
+            self.nb = parameterize_notebook(nb, budget) if budget else nb
+            code = [cell for cell in self.nb.cells if cell.cell_type == "code"]
+            for number, cell in enumerate(code):
+                options = defaultdict(bool, find_metadata_tags(cell.metadata))
+                options.update(dict(find_comment_markers(cell.source)))
+                options.setdefault("check", self.compare_outputs)
+                yield IPyNbCell.from_parent(
+                    self, name=f"Cell {number}", cell_num=number, cell=cell, options=options
+                )
+
+        def setup(self):
+            outputs = _session_outputs(self.config)
+            previous = os.environ.get("FERZOO_OUTPUTS")
+            os.environ["FERZOO_OUTPUTS"] = outputs  # the kernel inherits it
+            try:
+                super().setup()
+            finally:
+                if previous is None:
+                    os.environ.pop("FERZOO_OUTPUTS", None)
+                else:
+                    os.environ["FERZOO_OUTPUTS"] = previous
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collect_file(file_path, parent):
+    """Swap nbval's collector for ``BudgetNotebook`` on the course notebooks."""
+    outcome = yield
+    if IPyNbFile is None or file_path.parent.name != "notebooks":
+        return
+    collected = outcome.get_result()
+    if collected and any(isinstance(c, IPyNbFile) for c in collected):
+        outcome.force_result(
+            [
+                BudgetNotebook.from_parent(parent, path=file_path)
+                if isinstance(c, IPyNbFile)
+                else c
+                for c in collected
+            ]
+        )
