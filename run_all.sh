@@ -87,6 +87,5 @@ case "$cmd" in
     exec "$VENV/bin/jupyter" lab --ip=127.0.0.1 --notebook-dir=. \
       --MappingKernelManager.default_kernel_name="$KERNEL" "${root_flag[@]}" "$@" ;;
   run)
-    "$VENV/bin/ferlib" check-env || echo "run_all.sh: check-env reported a FAIL above; running anyway"
-    exec "$VENV/bin/ferlib" notebooks "$@" ;;
+    exec "$VENV/bin/ferlib" notebooks --check-env "$@" ;;
 esac

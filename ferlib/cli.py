@@ -86,6 +86,11 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
         refresh_committed(args.only)
         return 0
 
+    if args.check_env:  # in this process: the checks' imports serve the run too
+        from .course.envcheck import main as check_env
+
+        if check_env() != 0:
+            print("ferlib notebooks: check-env reported a FAIL above; running anyway", flush=True)
     overrides = parse_set(args.set)
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
@@ -260,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods", default=None, help="comma-separated methods, e.g. baseline,caf (default: all)"
     )
     p.add_argument("--out", default=None, help="output folder (default outputs/<profile>)")
+    p.add_argument("--check-env", action="store_true", help="print ferlib check-env's lines first")
     p.add_argument(
         "--cell-progress",
         action="store_true",

@@ -269,3 +269,21 @@ def test_time_left_needs_every_remaining_notebook_timed():
     assert runner.time_left(steps, 1, {"a.ipynb": 10.0, "c.ipynb": 5.0}) == 5.0
     assert runner.time_left(steps, 0, {"a.ipynb": 10.0}) is None
     assert runner.minutes(42.4) == "42 s" and runner.minutes(210) == "3.5 min"
+
+
+def test_check_env_first_in_the_same_process_and_a_fail_does_not_stop_the_run(
+    course, capsys, monkeypatch
+):
+    import ferlib.course.envcheck as envcheck
+
+    tmp_path, profile = course
+
+    def failing_check() -> int:
+        print("[FAIL] something")
+        return 1
+
+    monkeypatch.setattr(envcheck, "main", failing_check)
+    args = ["notebooks", "--check-env", "--profile", str(profile), "--only", "00"]
+    assert main([*args, "--out", str(tmp_path / "o3")]) == 0
+    out = capsys.readouterr().out
+    assert out.index("[FAIL] something") < out.index("running anyway") < out.index("00_first")
