@@ -190,6 +190,15 @@ def _cmd_results(args: argparse.Namespace) -> int:
     from .paths import outputs_home
     from .reporting.runs import collect_runs, results_markdown, summarize_runs
 
+    if args.stopping:
+        from .reporting.runs import stopping_table
+
+        table = stopping_table(args.root or outputs_home() / "runs", args.stopping)
+        if table.empty:
+            print("ferlib results: no history.csv to read", file=sys.stderr)
+            return 1
+        print(table.to_csv(index=False, float_format="%.3f"), end="")
+        return 0
     runs = collect_runs(args.root or outputs_home() / "runs")
     if runs.empty:
         print(
@@ -314,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="runs folder (default outputs/runs)")
     p.add_argument("--format", choices=("md", "csv"), default="md")
     p.add_argument("--anchors", action="store_true", help="also print the published anchors, apart")
+    p.add_argument(
+        "--stopping",
+        nargs="+",
+        type=int,
+        metavar="EPOCHS",
+        help="instead: validation CCC each run would lose had it stopped after EPOCHS (CSV)",
+    )
     p.set_defaults(func=_cmd_results)
 
     p = sub.add_parser("check-env", help="one [OK]/[FAIL] line per requirement")

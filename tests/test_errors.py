@@ -335,3 +335,18 @@ def test_results_markdown_shows_varying_config(runs_root: Path):
     assert text.split("\n")[0] == (
         "| method | dataset | backbone | image_size | seeds | ccc_mean | train s | img/s |"
     )
+
+
+def test_stopping_table_reports_what_an_earlier_stop_loses(tmp_path):
+    from ferlib.reporting.runs import stopping_table
+
+    run = tmp_path / "synthetic" / "baseline" / "abc" / "seed0"
+    run.mkdir(parents=True)
+    curve = [0.1, 0.5, 0.4, 0.7, 0.6]
+    pd.DataFrame({"epoch": range(1, 6), "val_ccc_mean": curve}).to_csv(
+        run / "history.csv", index=False
+    )
+    table = stopping_table(tmp_path, epochs=(2, 4))
+    row = table.iloc[0]
+    assert row["run"] == "synthetic/baseline/abc/seed0" and row["best epoch"] == 4
+    assert row["lost at 2"] == pytest.approx(0.2) and row["lost at 4"] == pytest.approx(0.0)

@@ -185,6 +185,26 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
     return "\n".join(lines) + "\n"
 
 
+def stopping_table(root: str | Path, epochs: Sequence[int] = (25, 30, 35)) -> pd.DataFrame:
+    """What stopping earlier would cost: per run under ``root`` (its ``history.csv``), the best
+    validation mean CCC, its epoch, and for each of ``epochs`` how much lower the best of the first
+    that many epochs is (0: nothing lost). Validation only, so a schedule can be chosen from it.
+    """
+    rows = []
+    for path in sorted(Path(root).rglob("history.csv")):
+        history = pd.read_csv(path)
+        if history.empty or "val_ccc_mean" not in history:
+            continue
+        curve = history.set_index("epoch")["val_ccc_mean"]
+        best = curve.max()
+        row = {"run": path.parent.relative_to(root).as_posix(), "best": best}
+        row["best epoch"] = int(curve.idxmax())
+        for n in epochs:
+            row[f"lost at {n}"] = best - curve[curve.index <= n].max()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 __all__ = [
     "GROUP_KEYS",
     "RUN_COLUMNS",
@@ -192,5 +212,6 @@ __all__ = [
     "TABLE_METRICS",
     "collect_runs",
     "results_markdown",
+    "stopping_table",
     "summarize_runs",
 ]
