@@ -56,7 +56,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         overrides["dataset"] = args.dataset
     config = resolve_config(args.params, overrides)
     data = load_from_config(config)
-    result = run_bench(data, config, args.backbones, steps=args.steps)
+    layout = {"auto": None, "contiguous": False, "channels_last": True}[args.layout]
+    result = run_bench(data, config, args.backbones, steps=args.steps, channels_last=layout)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -262,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--backbones", nargs="*", default=None, help="backbones to time (default: the profile's)"
     )
     p.add_argument("--steps", type=int, default=10, help="timed training steps per backbone")
+    p.add_argument(
+        "--layout",
+        choices=("auto", "contiguous", "channels_last"),
+        default="auto",
+        help="memory layout to time (auto: the trainer's)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench)
 

@@ -233,3 +233,29 @@ def test_train_rejects_unknown_choices_in_one_line(argv, message, capsys, tmp_pa
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_bench_times_the_layout_it_is_asked_for(tiny_synth, capsys, monkeypatch):
+    import ferlib.course.bench as bench
+
+    layouts = []
+    real_build = bench.build_method
+
+    def recording(config):
+        method = real_build(config)
+        original = method.to
+
+        def to(device, channels_last=False):
+            layouts.append(channels_last)
+            return original(device, channels_last=channels_last)
+
+        method.to = to
+        return method
+
+    monkeypatch.setattr(bench, "build_method", recording)
+    base = ["bench", "--params", "ci", "--dataset", "synthetic", "--data-dir", str(tiny_synth)]
+    base += ["--set", "batch_size=4", "--steps", "1", "--json"]
+    for layout in ("contiguous", "channels_last", "auto"):
+        assert main([*base, "--layout", layout]) == 0
+    capsys.readouterr()
+    assert layouts == [False, True, True]  # auto: the trainer's choice, channels-last on the CPU

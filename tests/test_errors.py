@@ -350,3 +350,19 @@ def test_stopping_table_reports_what_an_earlier_stop_loses(tmp_path):
     row = table.iloc[0]
     assert row["run"] == "synthetic/baseline/abc/seed0" and row["best epoch"] == 4
     assert row["lost at 2"] == pytest.approx(0.2) and row["lost at 4"] == pytest.approx(0.0)
+
+
+def test_stopping_table_skips_unreadable_histories_with_a_warning(tmp_path):
+    from ferlib.reporting.runs import stopping_table
+
+    good = tmp_path / "a" / "seed0"
+    good.mkdir(parents=True)
+    pd.DataFrame({"epoch": [1, 2], "val_ccc_mean": [0.1, 0.2]}).to_csv(
+        good / "history.csv", index=False
+    )
+    broken = tmp_path / "b" / "seed0"
+    broken.mkdir(parents=True)
+    (broken / "history.csv").write_text("epoch,train_loss\n1,0.5\n")
+    with pytest.warns(RuntimeWarning, match="no validation curve"):
+        table = stopping_table(tmp_path, epochs=(1,))
+    assert list(table["run"]) == ["a/seed0"]

@@ -46,12 +46,17 @@ def _sync(device: torch.device) -> None:
 
 
 def model_throughput(
-    config: dict[str, Any], data: FERData, steps: int = 10, warmup: int = 3
+    config: dict[str, Any],
+    data: FERData,
+    steps: int = 10,
+    warmup: int = 3,
+    channels_last: bool | None = None,
 ) -> dict[str, float]:
-    """Training images/s (real loader and pre-staged tensors) and inference images/s."""
+    """Training images/s (real loader and pre-staged tensors) and inference images/s, in the
+    trainer's memory layout unless ``channels_last`` says which (to measure what it buys)."""
     device = select_device(config["device"])
     fast = device.type == "cuda" and config["amp"]
-    layout = use_channels_last(device, config["amp"])
+    layout = use_channels_last(device, config["amp"]) if channels_last is None else channels_last
     method = build_method(config).to(device, channels_last=layout)
     method.use_amp = fast
     method.scaler = torch.amp.GradScaler("cuda", enabled=fast)
@@ -101,6 +106,7 @@ def run_bench(
     config: dict[str, Any],
     backbones: list[str] | None = None,
     steps: int = 10,
+    channels_last: bool | None = None,
 ) -> dict[str, Any]:
     """Every figure ``ferlib bench`` prints, as one dict."""
     train = data.subset("train")
@@ -118,6 +124,8 @@ def run_bench(
     }
     for name in backbones or [config["backbone"]]:
         cfg = {**config, "backbone": name, "width": config["width"] if name == "small_cnn" else 1}
-        result["backbones"][name] = model_throughput(cfg, train, steps=steps)
+        result["backbones"][name] = model_throughput(
+            cfg, train, steps=steps, channels_last=channels_last
+        )
     result["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     return result

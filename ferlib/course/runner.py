@@ -73,6 +73,7 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+@functools.cache
 def kernel_manager_class() -> type:
     """papermill's kernel manager, quiet on a normal run.
 

@@ -8,6 +8,14 @@
 - ``arrays``: numpy arrays from tensors, arrays or lists.
 """
 
-from . import arrays, errors, leakage, metrics, outputs, prompts
+import importlib
 
 __all__ = ["arrays", "errors", "leakage", "metrics", "outputs", "prompts"]
+
+
+def __getattr__(name: str):
+    """Submodules load on first use (``evaluation.errors``), so importing one of them does not
+    import the others' heavy dependencies."""
+    if name in __all__:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

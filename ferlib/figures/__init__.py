@@ -7,6 +7,14 @@
 Figures import numbers (``ferlib.evaluation``), never the other way round.
 """
 
-from . import avce, caf, data, elim, evaluation, prompt, style
+import importlib
 
 __all__ = ["avce", "caf", "data", "elim", "evaluation", "prompt", "style"]
+
+
+def __getattr__(name: str):
+    """Submodules load on first use (``figures.data``), so importing one of them does not
+    import the others' heavy dependencies."""
+    if name in __all__:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -189,11 +189,17 @@ def stopping_table(root: str | Path, epochs: Sequence[int] = (25, 30, 35)) -> pd
     """What stopping earlier would cost: per run under ``root`` (its ``history.csv``), the best
     validation mean CCC, its epoch, and for each of ``epochs`` how much lower the best of the first
     that many epochs is (0: nothing lost). Validation only, so a schedule can be chosen from it.
+    Histories that cannot be read, or hold no validation curve, are skipped with a warning.
     """
     rows = []
     for path in sorted(Path(root).rglob("history.csv")):
-        history = pd.read_csv(path)
-        if history.empty or "val_ccc_mean" not in history:
+        try:
+            history = pd.read_csv(path)
+        except (OSError, ValueError) as err:  # pandas' parse errors are ValueErrors
+            warnings.warn(f"skipping unreadable {path}: {err}", RuntimeWarning, stacklevel=2)
+            continue
+        if history.empty or not {"epoch", "val_ccc_mean"} <= set(history.columns):
+            warnings.warn(f"skipping {path}: no validation curve", RuntimeWarning, stacklevel=2)
             continue
         curve = history.set_index("epoch")["val_ccc_mean"]
         best = curve.max()

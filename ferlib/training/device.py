@@ -24,8 +24,8 @@ def select_device(choice: str = "auto") -> torch.device:
 def use_channels_last(device: torch.device, amp: bool) -> bool:
     """Whether to train and evaluate in the channels-last memory layout.
 
-    On the CPU always: oneDNN's convolutions are faster in it (``ferlib bench``; on the quick
-    profile's 2-core machine a training step is 1.13× (Baseline) to 1.40× (AVCE) faster). On CUDA
+    On the CPU always: oneDNN's convolutions are faster in it (``ferlib bench --layout``: on the
+    2-core machine the four methods train 1.13× to 1.18× faster from the loader). On CUDA
     together with mixed precision, where tensor cores want it. The layout changes the order of
     floating-point operations, not the model: checkpoints are layout-free.
     """

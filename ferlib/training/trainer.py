@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -392,17 +393,24 @@ def seed_runs(
             continue
         chosen.append(method)
 
-    def finished(method: str, seed: int) -> list[Path]:
-        return [r for r in matching_runs(config, method) if r.name == f"seed{seed}"]
+    def by_seed(method: str) -> dict[int, Path]:
+        """The finished runs of ``method`` on this data, by seed (one scan of its folder)."""
+        found: dict[int, Path] = {}
+        for run in matching_runs(config, method):
+            found.setdefault(int(run.name.removeprefix("seed")), run)
+        return found
 
+    done = {method: by_seed(method) for method in chosen}
     missing = [
         resolve_config(None, {**shared, "method": method, "seed": seed})
         for method in chosen
         for seed in seeds
-        if not finished(method, seed)
+        if seed not in done[method]
     ]
-    train_runs(missing, workers)
-    return {method: {seed: finished(method, seed)[0] for seed in seeds} for method in chosen}
+    if missing:
+        train_runs(missing, workers)
+        done = {method: by_seed(method) for method in chosen}
+    return {method: {seed: done[method][seed] for seed in seeds} for method in chosen}
 
 
 def train_runs(recipes: list[dict[str, Any]], workers: int | None = None) -> None:
@@ -425,8 +433,15 @@ def train_runs(recipes: list[dict[str, Any]], workers: int | None = None) -> Non
         return
     threads = max(1, torch.get_num_threads() // workers)
     spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads running
-    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-        list(pool.map(_fit_quietly, recipes, [threads] * len(recipes)))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+            list(pool.map(_fit_quietly, recipes, [threads] * len(recipes)))
+    except BrokenProcessPool as err:
+        raise RuntimeError(
+            "a training worker process died before finishing its run; from a script, call "
+            'train_runs (or seed_runs) under `if __name__ == "__main__":` (workers are '
+            "spawned and import the script), or pass workers=1"
+        ) from err
 
 
 def _fit_quietly(recipe: dict[str, Any], threads: int) -> None:
