@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -173,18 +174,221 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import csv
 
-    from .inference.predict import predict_files
+    from .inference import predict as P
+    from .inference.shipped import default_checkpoint
+    from .paths import display_path
 
-    rows, skipped = predict_files(args.checkpoint, args.paths)
-    for path, reason in skipped:
-        print(f"ferlib predict: skipped {path}: {reason}", file=sys.stderr)
-    if args.format == "json":
-        print(json.dumps(rows, indent=1))
+    checkpoint = args.checkpoint or default_checkpoint()
+    which = "the shipped model" if args.checkpoint is None else "checkpoint"
+    print(f"ferlib predict: {which} {display_path(checkpoint)}", file=sys.stderr)
+    settings = P.Settings(
+        detect=not args.no_detect,
+        detector=args.detector,
+        margin=args.margin,
+        min_face=args.min_face,
+        fps=args.fps or None,
+    )
+    annotate_dir = _writable_dir(args.annotate) if args.annotate else None
+    out_dir = _writable_dir(args.out) if args.out else None
+    on_picture = _annotator(annotate_dir) if annotate_dir else None
+    predictor = P.FacePredictor(checkpoint, settings)
+    result = P.Prediction()
+    progress = not args.no_progress and sys.stderr.isatty()
+    for rows, status in P.iter_predictions(predictor, args.paths, on_picture, progress):
+        result.rows.extend(rows)
+        result.inputs.append(status)
+        if status.status != "ok":
+            print(
+                f"ferlib predict: {status.source}: {status.status}"
+                + (f" ({status.reason})" if status.reason else ""),
+                file=sys.stderr,
+            )
+    if out_dir is not None:
+        _write_rows(out_dir / "predictions.csv", result.rows)
+        (out_dir / "predictions.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
+        _write_rows(out_dir / "inputs.csv", [vars(s) for s in result.inputs])
+        for status in result.inputs:
+            if status.kind == "video" and status.faces:
+                _save_trace(result.rows, status.source, out_dir, args.smooth)
+    elif args.format == "json":
+        print(json.dumps(result.to_json(), indent=1))
     else:
-        writer = csv.DictWriter(sys.stdout, fieldnames=["path", "valence", "arousal"])
+        writer = csv.DictWriter(sys.stdout, fieldnames=P.ROW_FIELDS)
+        writer.writeheader()
+        writer.writerows(result.rows)
+    print(
+        f"ferlib predict: {result.summary()}" + (f" -> {display_path(out_dir)}" if out_dir else ""),
+        file=sys.stderr,
+    )
+    if not any(s.status == "ok" for s in result.inputs):
+        print(
+            "ferlib predict: nothing could be processed (see the statuses above)", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def _writable_dir(path: str) -> Path:
+    """``path`` as a folder that exists and can be written, else a one-line error."""
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{folder} is not writable")
+    return folder
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    from .inference.predict import ROW_FIELDS
+
+    fields = list(rows[0]) if rows else list(ROW_FIELDS)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    return 0 if rows or not skipped else 1
+
+
+def _annotator(folder: Path):
+    """A callback that saves each picture with its boxes and V/A drawn on it."""
+
+    from .figures.faces import annotate
+
+    names: dict[str, int] = {}
+
+    def save(source: str, frame, image, rows) -> None:
+        index = names.setdefault(source, len(names))
+        stem = f"{index:03d}_{Path(source).stem}"
+        name = f"{stem}.jpg" if frame is None else f"{stem}_frame{frame:06d}.jpg"
+        annotate(image, rows).save(folder / name, quality=90)
+
+    return save
+
+
+def _save_trace(rows: list[dict], source: str, folder: Path, seconds: float) -> None:
+
+    from .figures.faces import va_trace_figure
+    from .inference.predict import main_face_trace, smooth
+
+    trace = main_face_trace(rows, source)
+    smoothed = {d: smooth(trace["time"], trace[d], seconds) for d in ("valence", "arousal")}
+    fig = va_trace_figure(
+        trace["time"], trace, smoothed if seconds > 0 else None, title=Path(source).name
+    )
+    fig.savefig(folder / f"{Path(source).stem}_va_trace.png", dpi=120)
+
+
+def _cmd_bench_faces(args: argparse.Namespace) -> int:
+    import tempfile
+
+    import numpy as np
+
+    from .data import load_dataset
+    from .data.images import read_rgb
+    from .inference import bench as B
+    from .inference.faces import DETECTORS, FaceDetector
+    from .inference.shipped import default_checkpoint
+    from .inference.video import write_video
+    from .paths import display_path
+    from .reporting.tables import markdown_table
+    from .synthetic.clip import ClipConfig, render_clip
+
+    data = load_dataset("diffusionfer", args.data_dir)
+    val = data.subset("val").frame
+    paths = list(val["path"])
+    parts = set(args.parts.split(","))
+    if "geometry" in parts:
+        detectors = {name: FaceDetector(name) for name in DETECTORS}
+        print(
+            f"Crop frame of each detector on {len(paths)} validation crops, each pasted alone"
+            " in a grey canvas twice its size:\n"
+        )
+        print(markdown_table(B.geometry_table(paths, detectors)), "\n")
+    if "detectors" in parts:
+        detectors = {}
+        for name in DETECTORS:
+            detector = FaceDetector(name)
+            detectors[name] = lambda image, d=detector: [f.box for f in d(image, 16)]
+        quick = FaceDetector("dlib_hog", upsample=0)
+        detectors["dlib_hog (no upsampling)"] = lambda image: [f.box for f in quick(image)]
+        try:  # optional: facenet-pytorch cannot be installed beside this torch (it pins <2.3)
+            from facenet_pytorch import MTCNN
+
+            mtcnn = MTCNN(keep_all=True, device="cpu")
+
+            def run_mtcnn(image):
+                boxes, _ = mtcnn.detect(image)
+                return (
+                    []
+                    if boxes is None
+                    else [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes.tolist()]
+                )
+
+            detectors["mtcnn (facenet-pytorch)"] = run_mtcnn
+        except ImportError:
+            print("(facenet-pytorch not importable: MTCNN left out)", file=sys.stderr)
+        scenes = B.make_scenes(paths, args.scenes, args.seed)
+        n_faces = sum(len(t) for _, t in scenes)
+        print(
+            f"Detectors on {len(scenes)} composite scenes ({n_faces} faces, {B.SCENE[0]}x"
+            f"{B.SCENE[1]}) from {len(paths)} validation images, seed {args.seed}:\n"
+        )
+        print(markdown_table(B.detector_table(scenes, detectors)), "\n")
+    if "crops" in parts:
+        checkpoint = args.checkpoint or default_checkpoint()
+        rng = np.random.default_rng(args.seed)
+        chosen = rng.choice(len(paths), size=min(args.crops, len(paths)), replace=False)
+        crops = [np.asarray(read_rgb(paths[i])[0]) for i in chosen]
+        labels = val[["valence", "arousal"]].to_numpy(dtype=np.float64)[chosen]
+        rows = B.crop_study(
+            checkpoint, crops, labels, args.margins, args.sides, args.detector, args.seed
+        )
+        print(
+            f"Crop margin and face size, {len(crops)} validation crops pasted into textured"
+            f" canvases and detected back by {args.detector} (model {display_path(checkpoint)}):\n"
+        )
+        print(markdown_table(rows), "\n")
+    if "decoders" in parts:
+        with tempfile.TemporaryDirectory() as tmp:
+            clip = Path(tmp) / "clip.mp4"
+            config = ClipConfig(seconds=10, fps=25, width=640, height=480, face_size=288)
+            write_video((frame for _, frame, _ in render_clip(config)), clip, config.fps)
+            print("Video decoders on a 10 s 640x480 H.264 clip (250 frames):\n")
+            print(markdown_table(B.decoder_table(clip), digits=1), "\n")
+    return 0
+
+
+def _cmd_ship_model(args: argparse.Namespace) -> int:
+    from .inference.shipped import SHIPPED_DIR, build_shipped_model
+    from .params import parse_set, resolve_config
+
+    overrides = parse_set(args.set)
+    overrides["data_dir"] = args.data_dir
+    overrides["method"] = "baseline"
+    config = resolve_config(args.params, overrides)
+    command = f"ferlib ship-model --params {args.params} --data-dir DIR" + (
+        f" --set {' '.join(args.set)}" if args.set else ""
+    )
+    robustness = None
+    facts = build_shipped_model(config, command, args.params, args.out or SHIPPED_DIR, robustness)
+    m = facts["test_metrics"]
+    print(
+        f"shipped model: test mean CCC {m['ccc_mean']:.3f} (v {m['ccc_v']:.3f}, "
+        f"a {m['ccc_a']:.3f}), {facts['size_kib']:.0f} KiB, digest {facts['weight_digest'][:16]}"
+    )
+    return 0
+
+
+def _cmd_make_examples(args: argparse.Namespace) -> int:
+    from .inference.examples import make_examples
+    from .paths import display_path
+
+    for path in make_examples(args.data_dir, args.out, args.seed):
+        print(f"{display_path(path)}  {path.stat().st_size / 1024:.0f} KiB")
+    return 0
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
@@ -227,6 +431,7 @@ def _cmd_check_env(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
+    from .inference.faces import DEFAULT_DETECTOR, DEFAULT_MARGIN, DEFAULT_MIN_FACE, DETECTORS
 
     parser = argparse.ArgumentParser(prog="ferlib", description="FER-Zoo command line")
     parser.add_argument("--version", action="version", version=f"ferlib {__version__}")
@@ -320,11 +525,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("predict", help="valence and arousal for image files or folders")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("paths", nargs="+", help="image files or folders")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p = sub.add_parser(
+        "predict", help="valence and arousal of the faces in photos, folders and videos"
+    )
+    p.add_argument("paths", nargs="+", help="image files, video files or folders (recursive)")
+    p.add_argument(
+        "--checkpoint", default=None, help="a trained checkpoint (default: the shipped model)"
+    )
+    p.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="inputs are already face crops: take each whole picture as one face",
+    )
+    p.add_argument("--detector", choices=tuple(DETECTORS), default=DEFAULT_DETECTOR)
+    p.add_argument(
+        "--margin", type=float, default=DEFAULT_MARGIN, help="crop margin per side, x box width"
+    )
+    p.add_argument(
+        "--min-face", type=int, default=DEFAULT_MIN_FACE, help="smaller faces: 'too small'"
+    )
+    p.add_argument(
+        "--fps", type=float, default=2.0, help="video frames sampled per second (0: every frame)"
+    )
+    p.add_argument(
+        "--smooth", type=float, default=1.0, help="trace smoothing window in s (0: none)"
+    )
+    p.add_argument(
+        "--out", default=None, help="folder for predictions.csv/.json, inputs.csv, video traces"
+    )
+    p.add_argument("--annotate", default=None, help="folder for pictures with boxes and V/A")
+    p.add_argument("--format", choices=("csv", "json"), default="csv", help="stdout format")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "bench-faces", help="detectors, crop margin, face size and video decoders, measured"
+    )
+    p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
+    p.add_argument("--checkpoint", default=None, help="model for the crop study (default: shipped)")
+    p.add_argument(
+        "--parts", default="geometry,detectors,crops,decoders", help="comma-separated parts"
+    )
+    p.add_argument("--detector", choices=tuple(DETECTORS), default=DEFAULT_DETECTOR)
+    p.add_argument("--scenes", type=int, default=80, help="composite scenes for the detectors")
+    p.add_argument("--crops", type=int, default=120, help="validation crops for the crop study")
+    p.add_argument(
+        "--margins", type=float, nargs="+", default=[-0.1, -0.05, 0.0, 0.05, 0.1, 0.2], metavar="M"
+    )
+    p.add_argument("--sides", type=int, nargs="+", default=[224], metavar="PX")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_bench_faces)
+
+    p = sub.add_parser("ship-model", help="train and export the model that ships in the package")
+    p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
+    p.add_argument("--params", default="diffusionfer", help="params profile of the recipe")
+    p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
+    p.add_argument("--out", default=None, help="folder (default: ferlib/shipped in the package)")
+    p.set_defaults(func=_cmd_ship_model)
+
+    p = sub.add_parser("make-examples", help="write the demo photos and clip of examples/")
+    p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
+    p.add_argument("--out", default="examples", help="folder (default: examples)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_make_examples)
 
     p = sub.add_parser("results", help="results table (mean ± std over seeds) from metrics.json")
     p.add_argument("--root", default=None, help="runs folder (default outputs/runs)")

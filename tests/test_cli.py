@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -195,6 +196,7 @@ def test_predict_reports_and_skips_non_images(trained, tmp_path, capsys):
             "predict",
             "--checkpoint",
             str(out / "checkpoint.pt"),
+            "--no-detect",
             str(folder),
             str(tmp_path / "notes.txt"),
             str(tmp_path / "broken.png"),
@@ -203,10 +205,14 @@ def test_predict_reports_and_skips_non_images(trained, tmp_path, capsys):
         ]
     )
     captured = capsys.readouterr()
-    rows = json.loads(captured.out)
+    result = json.loads(captured.out)
+    rows = result["rows"]
     assert code == 0 and len(rows) == len(list(folder.glob("*.png")))
-    assert all(set(r) == {"path", "valence", "arousal"} for r in rows)
-    assert "notes.txt: not an image file" in captured.err and "broken.png" in captured.err
+    assert all(r["status"] == "ok" and -1.5 < r["valence"] < 1.5 for r in rows)
+    statuses = {Path(s["source"]).name: s["status"] for s in result["inputs"]}
+    assert statuses["notes.txt"] == "not an image or video"
+    assert statuses["broken.png"] == "unreadable"
+    assert "notes.txt: not an image or video" in captured.err and "broken.png" in captured.err
 
 
 def test_results_table_from_runs(trained, capsys):

@@ -2,14 +2,15 @@
 
 - ``style``: colours, axis words, the circumplex, messages and JPEG grids (shared by all);
 - ``data``: a dataset before training; ``evaluation``: a trained model's errors and curves;
-- ``caf``, ``avce``, ``elim``: each method's mechanism; ``prompt``: prompt against expression.
+- ``caf``, ``avce``, ``elim``: each method's mechanism; ``prompt``: prompt against expression;
+- ``faces``: predictions on real pictures and videos (annotated frames, VA traces).
 
 Figures import numbers (``ferlib.evaluation``), never the other way round.
 """
 
 import importlib
 
-__all__ = ["avce", "caf", "data", "elim", "evaluation", "prompt", "style"]
+__all__ = ["avce", "caf", "data", "elim", "evaluation", "faces", "prompt", "style"]
 
 
 def __getattr__(name: str):

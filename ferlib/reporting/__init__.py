@@ -1,9 +1,10 @@
 """Results across runs: ``runs`` (run tables, mean ± std over seeds, markdown) and ``anchors``
-(published numbers from the papers, always printed apart from ours)."""
+(published numbers from the papers, always printed apart from ours) and ``tables`` (markdown
+tables of plain rows)."""
 
 import importlib
 
-__all__ = ["anchors", "runs"]
+__all__ = ["anchors", "runs", "tables"]
 
 
 def __getattr__(name: str):

@@ -1,0 +1,98 @@
+"""Figures for predictions on real inputs: annotated pictures and valence–arousal traces.
+
+``annotate`` draws on the picture itself (boxes in the emotion's colour, V/A written above each
+face, grey boxes for faces that were found but not predicted), so that ``ferlib predict
+--annotate DIR`` writes images a user can flip through. ``va_trace_figure`` draws a video's
+valence and arousal over time, raw and smoothed, against the truth when it is known.
+
+Taught in ``notebooks/40_real_faces.ipynb`` §2 and §4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
+
+from .style import (
+    DIM_COLOURS,
+    EMOTION_COLOURS,
+    UNLABELLED_COLOUR,
+    draw_circumplex,
+    legend_right,
+)
+
+
+def annotate(image: np.ndarray, rows: Sequence[Mapping]) -> Image.Image:
+    """``image`` with each row's box and ``V +0.42 A +0.28 happy`` (or its status) drawn on."""
+    out = Image.fromarray(image).convert("RGB")
+    draw = ImageDraw.Draw(out)
+    width = max(2, round(min(out.size) / 160))
+    for row in rows:
+        if row.get("x") is None:
+            continue
+        x, y, w, h = (int(row[k]) for k in ("x", "y", "w", "h"))
+        ok = row.get("valence") is not None
+        colour = EMOTION_COLOURS.get(row.get("emotion"), UNLABELLED_COLOUR) if ok else "#888888"
+        draw.rectangle((x, y, x + w, y + h), outline=colour, width=width)
+        text = (
+            f"V {row['valence']:+.2f} A {row['arousal']:+.2f} {row['emotion']}"
+            if ok
+            else str(row.get("status"))
+        )
+        left, top, right, bottom = draw.textbbox((x, y), text)
+        lift = bottom - top + 4
+        draw.rectangle((x, y - lift, x + right - left + 4, y), fill=colour)
+        draw.text((x + 2, y - lift + 1), text, fill="white")
+    return out
+
+
+def va_trace_figure(
+    time: np.ndarray,
+    predicted: Mapping[str, np.ndarray],
+    smoothed: Mapping[str, np.ndarray] | None = None,
+    truth: Mapping[str, np.ndarray] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Valence (top) and arousal (bottom) over time: raw dots, smoothed line, dashed truth.
+
+    Frames without a predicted face are gaps, not zeros.
+    """
+    fig = Figure(figsize=(9, 4.6), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, dim in zip(axes, ("valence", "arousal"), strict=True):
+        colour = DIM_COLOURS[dim]
+        ax.plot(time, predicted[dim], ".", color=colour, alpha=0.45, label="predicted")
+        if smoothed is not None:
+            ax.plot(time, smoothed[dim], "-", color=colour, linewidth=2, label="smoothed")
+        if truth is not None:
+            ax.plot(truth["time"], truth[dim], "--", color="0.25", linewidth=1.5, label="truth")
+        ax.axhline(0, color="0.85", linewidth=0.8, zorder=0)
+        ax.set_ylim(-1, 1)
+        ax.set_ylabel(dim)
+        legend_right(ax)
+    axes[-1].set_xlabel("time (s)")
+    if title:
+        axes[0].set_title(title)
+    return fig
+
+
+def circumplex_points_figure(
+    valence: Sequence[float],
+    arousal: Sequence[float],
+    labels: Sequence[str],
+    emotions: Sequence[str],
+) -> Figure:
+    """Predicted faces as labelled points on the circumplex, coloured by the nearest emotion."""
+    fig = Figure(figsize=(5.2, 5.2), layout="constrained")
+    ax = fig.subplots()
+    draw_circumplex(ax)
+    for v, a, label, emotion in zip(valence, arousal, labels, emotions, strict=True):
+        ax.scatter([v], [a], s=60, color=EMOTION_COLOURS.get(emotion, UNLABELLED_COLOUR))
+        ax.annotate(label, (v, a), xytext=(5, 5), textcoords="offset points", fontsize=9)
+    return fig
+
+
+__all__ = ["annotate", "circumplex_points_figure", "va_trace_figure"]

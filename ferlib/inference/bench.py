@@ -1,0 +1,268 @@
+"""The measurements behind ``ferlib predict``'s defaults (``ferlib bench-faces``).
+
+DiffusionFER-S images are tight face crops, so they can be put back into larger pictures whose
+truth is known: where each face is, and what the model says about the original crop.
+
+0. ``geometry_table``: where each detector's box sits in a training crop (the crop frame).
+1. ``detector_table``: every detector on composite scenes (one to three faces per canvas, at
+   random sizes, rotations and positions on a textured background; some cut by the border):
+   share of faces found, false detections per scene, and speed.
+2. ``margin_table``: each validation crop padded into a canvas twice its size, detected back
+   and cut with several margins; how far the predictions move from those on the original crop,
+   and the CCC against the labels. The default margin is the one that moves them least.
+3. ``scale_table``: the same at several face sizes: the share found, and how far predictions
+   move as the face gets small. ``min_face`` is set where they start to move a lot.
+4. ``decoder_table``: frames per second of PyAV, OpenCV and torchcodec decoding one clip.
+
+Everything is seeded; the tables are the README's ("Real faces").
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.images import read_rgb
+from ..evaluation.metrics import va_scores
+from . import faces as F
+from .predict import FacePredictor, Settings
+
+SCENE = (640, 480)
+
+
+def _texture(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """A smooth random background (blurred noise in colour), different per scene."""
+    small = rng.uniform(40, 220, size=(height // 32 + 1, width // 32 + 1, 3)).astype(np.uint8)
+    return Image.fromarray(small).resize((width, height), Image.BICUBIC)
+
+
+def _paste(canvas: Image.Image, face: Image.Image, x: int, y: int, angle: float) -> None:
+    """Paste ``face`` at (x, y), rotated by ``angle`` degrees (its corners stay background)."""
+    if angle:
+        mask = Image.new("L", face.size, 255).rotate(angle, resample=Image.BILINEAR)
+        face = face.rotate(angle, resample=Image.BILINEAR)
+        canvas.paste(face, (x, y), mask)
+    else:
+        canvas.paste(face, (x, y))
+
+
+def face_box_of_crop(x: int, y: int, side: int) -> tuple[int, int, int, int]:
+    """Where a detector's box sits in a pasted DiffusionFER-S crop (crop side ≈ 1.09 × box)."""
+    box = side / 1.09
+    return (round(x + (side - box) / 2), round(y + (side - box) / 2), round(box), round(box))
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def make_scenes(
+    paths: Sequence[Path], count: int, seed: int = 0
+) -> list[tuple[np.ndarray, list[dict]]]:
+    """``count`` scenes of 1–3 faces: sizes 40–220 px, rotation 0/±15/±30°, 1 in 6 at a border."""
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for _ in range(count):
+        canvas = _texture(rng, *SCENE)
+        truth = []
+        for _ in range(rng.integers(1, 4)):
+            side = int(rng.integers(40, 221))
+            angle = float(rng.choice([0, 0, 15, -15, 30, -30]))
+            if rng.uniform() < 1 / 6:  # cut by the left or right border by up to a third
+                x = int(rng.choice([-side // 3, SCENE[0] - side + side // 3]))
+            else:
+                x = int(rng.integers(0, SCENE[0] - side))
+            y = int(rng.integers(0, SCENE[1] - side))
+            if any(
+                iou((x, y, side, side), (t["x"], t["y"], t["side"], t["side"])) > 0 for t in truth
+            ):
+                continue
+            img = read_rgb(paths[int(rng.integers(len(paths)))])[0].resize((side, side))
+            _paste(canvas, img, x, y, angle)
+            truth.append({"x": x, "y": y, "side": side, "angle": abs(angle)})
+        scenes.append((np.asarray(canvas), truth))
+    return scenes
+
+
+def detector_table(
+    scenes: list[tuple[np.ndarray, list[dict]]],
+    detectors: dict[str, Callable[[np.ndarray], list[tuple[int, int, int, int]]]],
+) -> list[dict]:
+    """Per detector: faces found (IoU ≥ 0.4) overall, upright, rotated, small (< 80 px); false
+    detections per scene; milliseconds per scene."""
+    rows = []
+    for name, detect in detectors.items():
+        found = {"all": [], "upright": [], "rotated 15-30°": [], "small (<80 px)": []}
+        false, seconds = 0, 0.0
+        for image, truth in scenes:
+            start = time.perf_counter()
+            boxes = detect(image)
+            seconds += time.perf_counter() - start
+            expected = [face_box_of_crop(t["x"], t["y"], t["side"]) for t in truth]
+            matched = [any(iou(e, b) >= 0.4 for b in boxes) for e in expected]
+            false += sum(not any(iou(e, b) >= 0.4 for e in expected) for b in boxes)
+            for t, hit in zip(truth, matched, strict=True):
+                found["all"].append(hit)
+                found["upright" if t["angle"] == 0 else "rotated 15-30°"].append(hit)
+                if t["side"] < 80:
+                    found["small (<80 px)"].append(hit)
+        row = {"detector": name}
+        row.update({f"found {k}": float(np.mean(v)) for k, v in found.items()})
+        row["false per scene"] = false / len(scenes)
+        row["ms per scene"] = 1000 * seconds / len(scenes)
+        rows.append(row)
+    return rows
+
+
+def geometry_table(paths: Sequence[Path], detectors: dict[str, F.FaceDetector]) -> list[dict]:
+    """Per detector, on crops pasted alone in the middle of a plain canvas twice their size:
+    the share found, and the crop frame (median crop side / box side, and the crop centre's
+    vertical offset from the box centre in box sides) that ``DetectorSpec`` records."""
+    rows = []
+    for name, detector in detectors.items():
+        scales, shifts = [], []
+        for path in paths:
+            crop = np.asarray(read_rgb(path)[0])
+            side = crop.shape[0]
+            canvas = np.full((2 * side, 2 * side, 3), 128, np.uint8)
+            canvas[side // 2 : side // 2 + side, side // 2 : side // 2 + side] = crop
+            found = detector(canvas)
+            if found:
+                x, y, w, h = max(found, key=lambda f: f.box[2]).box
+                scales.append(side / max(w, h))
+                shifts.append((side - (y + h / 2)) / max(w, h))
+        rows.append(
+            {
+                "detector": name,
+                "found": len(scales) / len(paths),
+                "crop side / box": float(np.median(scales)) if scales else math.nan,
+                "centre shift / box": float(np.median(shifts)) if shifts else math.nan,
+                "spec": f"{detector.spec.crop_scale:.2f}, {detector.spec.crop_shift:+.2f}",
+            }
+        )
+    return rows
+
+
+def _in_canvas(crop: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    """``crop`` resized to ``side`` px, pasted at a random place in a canvas of 2.5 × its size."""
+    size = max(round(side * 2.5), 96)
+    canvas = _texture(rng, size, size)
+    x, y = (int(v) for v in rng.integers(0, size - side, size=2))
+    canvas.paste(Image.fromarray(crop).resize((side, side), Image.BILINEAR), (x, y))
+    return np.asarray(canvas)
+
+
+def _largest(predictor: FacePredictor, image: np.ndarray, margin: float) -> np.ndarray | None:
+    """VA of the largest face found, cut with ``margin`` (None when no face is found)."""
+    found = predictor.detector(image, min_size=16)
+    if not found:
+        return None
+    face = max(found, key=lambda f: f.box[2])
+    square = predictor.detector.square(face, margin)
+    crop = torch.from_numpy(F.cut_face(image, square, predictor.size)).permute(2, 0, 1)
+    return predictor.va(predictor.crop(crop[None]))[0]
+
+
+def crop_study(
+    checkpoint: str | Path,
+    crops: list[np.ndarray],
+    labels: np.ndarray,
+    margins: Sequence[float],
+    sides: Sequence[int],
+    detector: str = F.DEFAULT_DETECTOR,
+    seed: int = 0,
+) -> list[dict]:
+    """For each (face side, margin): share detected, mean |Δ| of V and A from the prediction on
+    the original crop, and CCC of the detected faces against their labels (original crop's
+    CCC on the same faces beside it)."""
+    predictor = FacePredictor(checkpoint, Settings(detector=detector))
+    plain = FacePredictor(checkpoint, Settings(detect=False))
+    reference = np.stack([plain.va(plain.crops(c, []))[0] for c in crops])
+    rows = []
+    for side in sides:
+        rng = np.random.default_rng(seed)
+        scenes = [_in_canvas(c, side, rng) for c in crops]
+        for margin in margins:
+            outs = [_largest(predictor, s, margin) for s in scenes]
+            hit = np.array([o is not None for o in outs])
+            row = {"face px": side, "margin": margin, "found": float(hit.mean())}
+            if hit.sum() >= 3:
+                pred = np.stack([o for o in outs if o is not None])
+                delta = np.abs(pred - reference[hit]).mean(axis=0)
+                row.update({"|Δv|": float(delta[0]), "|Δa|": float(delta[1])})
+                ccc = va_scores(torch.from_numpy(pred), torch.from_numpy(labels[hit]))
+                ref = va_scores(torch.from_numpy(reference[hit]), torch.from_numpy(labels[hit]))
+                row.update(
+                    {"CCC mean": float(ccc["ccc_mean"]), "CCC of the crops": float(ref["ccc_mean"])}
+                )
+            rows.append(row)
+    return rows
+
+
+def decoder_table(path: str | Path) -> list[dict]:
+    """Frames per second decoding every frame of ``path`` with each decoder (RGB arrays out)."""
+
+    def pyav() -> int:
+        from .video import sample_frames
+
+        return sum(1 for _ in sample_frames(path))
+
+    def opencv() -> int:
+        import cv2
+
+        capture, count = cv2.VideoCapture(str(path)), 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            count += 1
+        capture.release()
+        return count
+
+    def torchcodec() -> int:
+        from torchcodec.decoders import VideoDecoder
+
+        return sum(1 for _ in VideoDecoder(str(path)))
+
+    rows = []
+    for name, decode in (
+        ("PyAV", pyav),
+        ("OpenCV VideoCapture", opencv),
+        ("torchcodec", torchcodec),
+    ):
+        try:
+            start = time.perf_counter()
+            frames = decode()
+            seconds = time.perf_counter() - start
+            rows.append({"decoder": name, "frames": frames, "frames/s": frames / seconds})
+        except Exception as err:  # a decoder that cannot run here is a result, not a crash
+            rows.append(
+                {
+                    "decoder": name,
+                    "frames": 0,
+                    "frames/s": math.nan,
+                    "note": f"{type(err).__name__}: {str(err).splitlines()[0][:80]}",
+                }
+            )
+    return rows
+
+
+__all__ = [
+    "crop_study",
+    "decoder_table",
+    "detector_table",
+    "face_box_of_crop",
+    "iou",
+    "make_scenes",
+]

@@ -1,0 +1,110 @@
+"""The demo inputs in ``examples/``, made by the project (``ferlib make-examples``).
+
+The repository ships no third-party photos or videos. Its demo pictures are composites of
+DiffusionFER-S crops (CC0) on generated backgrounds, one per case ``ferlib predict`` must handle
+(two people, a face too small to read, a face cut by the border, a picture without a face, a
+greyscale photo), and its demo video is a SyntheticFER clip with the true valence and arousal of
+every frame beside it (``synthetic_clip_truth.csv``, outside ``video/`` so that
+``ferlib predict examples/photos examples/video`` meets only pictures and videos; the one broken
+file among the photos is there on purpose). The crops are the first of each wanted expression
+(in file order) that the default detector finds when pasted alone; the selection is by
+detectability, not by prediction.
+
+Taught in ``notebooks/40_real_faces.ipynb`` §1.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..data import load_dataset
+from ..data.images import read_rgb
+from ..emotions import CODE
+from ..synthetic.clip import ClipConfig, render_clip
+from .faces import FaceDetector
+from .video import write_video
+
+
+def _background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """A soft random colour field: something that is not a face."""
+    small = rng.uniform(50, 210, size=(height // 40 + 2, width // 40 + 2, 3)).astype(np.uint8)
+    return Image.fromarray(small).resize((width, height), Image.BICUBIC)
+
+
+def pick_crops(data_dir: str | os.PathLike[str], expressions: tuple[str, ...]) -> dict[str, Path]:
+    """Per expression, the first crop (in file order) whose face the default detector finds."""
+    frame = load_dataset("diffusionfer", data_dir).frame.sort_values("path")
+    detector = FaceDetector()
+    chosen = {}
+    for expression in expressions:
+        for path in frame.loc[frame["expression"] == CODE[expression], "path"]:
+            canvas = Image.new("RGB", (448, 448), (120, 120, 120))
+            canvas.paste(read_rgb(path)[0].resize((224, 224)), (112, 112))
+            if len(detector(np.asarray(canvas))) == 1:
+                chosen[expression] = Path(path)
+                break
+    return chosen
+
+
+def make_examples(
+    data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], seed: int = 0
+) -> list[Path]:
+    """Write the demo pictures, the clip and its truth into ``out_dir``; return their paths."""
+    out = Path(out_dir)
+    photos, video = out / "photos", out / "video"
+    for folder in (photos, video):
+        folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    crops = {k: read_rgb(p)[0] for k, p in pick_crops(data_dir, ("happy", "angry", "sad")).items()}
+    written = []
+
+    def save(image: Image.Image, name: str) -> None:
+        image.save(photos / name, quality=88)
+        written.append(photos / name)
+
+    scene = _background(rng, 640, 400)
+    scene.paste(crops["happy"].resize((200, 200)), (60, 110))
+    scene.paste(crops["angry"].resize((170, 170)), (400, 80))
+    save(scene, "two_people.jpg")
+
+    scene = _background(rng, 640, 400)
+    scene.paste(crops["sad"].resize((30, 30)), (420, 190))
+    save(scene, "small_face.jpg")
+
+    scene = _background(rng, 400, 320)
+    scene.paste(crops["happy"].resize((220, 220)), (270, 50))  # 90 of 220 px past the edge
+    save(scene, "at_the_border.jpg")
+
+    save(_background(rng, 480, 320), "no_face.jpg")
+
+    scene = _background(rng, 480, 360)
+    scene.paste(crops["sad"].resize((200, 200)), (140, 80))
+    save(scene.convert("L").convert("RGB"), "greyscale.jpg")
+
+    broken = photos / "broken.jpg"  # a download cut short: the start of a real JPEG
+    broken.write_bytes((photos / "two_people.jpg").read_bytes()[:2048])
+    written.append(broken)
+
+    clip = ClipConfig()
+    truth_rows = []
+
+    def frames():
+        for t, frame, truth in render_clip(clip):
+            truth_rows.append({"time": round(t, 3), **truth})
+            yield frame
+
+    written.append(write_video(frames(), video / "synthetic_clip.mp4", clip.fps))
+    with open(out / "synthetic_clip_truth.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["time", "valence", "arousal", "expression"])
+        writer.writeheader()
+        writer.writerows(truth_rows)
+    written.append(out / "synthetic_clip_truth.csv")
+    return written
+
+
+__all__ = ["make_examples", "pick_crops"]
