@@ -1,5 +1,6 @@
-"""Identity-aware P×K batches for ELIM (``docs/methods/elim.md`` §3;
-§ numbers below refer to it): P identities × K images.
+"""Identity-aware P×K batches for ELIM: P identities × K images.
+
+Spec: ``docs/methods/elim.md`` (§ numbers below refer to it), §3.
 
 ELIM matches the latents of one identity to another's inside a batch, so every batch must hold
 several samples of several identities; plain shuffling rarely gives that. The sampler draws only
