@@ -80,7 +80,7 @@ PARAMETERS: dict[str, Parameter] = {
     "amp": Parameter(True, bool, "mixed precision and channels-last on CUDA (ignored on CPU)"),
     "wandb": Parameter(False, bool, "log to Weights & Biases (offline unless WANDB_MODE says)"),
     "num_workers": Parameter(0, int, "DataLoader workers (0: the tensor store is fast enough)"),
-    # --- CAF (ferlib/methods/caf.py; shared/methods/caf.md) ---
+    # --- CAF (ferlib/methods/caf.py; docs/methods/caf.md) ---
     "caf_grouping": Parameter(
         "otsu",
         str,
@@ -103,7 +103,7 @@ PARAMETERS: dict[str, Parameter] = {
     "caf_betas": Parameter(
         [0.5, 0.9], list, "CAF Adam betas of trunk, regressor and critic", group="method"
     ),
-    # --- AVCE (ferlib/methods/avce.py; shared/methods/avce.md) ---
+    # --- AVCE (ferlib/methods/avce.py; docs/methods/avce.md) ---
     "avce_critic": Parameter(
         "paper", str, "AVCE similarity: paper (angle + intensity) | code", group="method"
     ),
@@ -149,7 +149,7 @@ PARAMETERS: dict[str, Parameter] = {
     "avce_view_momentum": Parameter(
         0.9, (int, float), "AVCE SGD momentum of H and V", group="method"
     ),
-    # --- ELIM (ferlib/methods/elim.py; shared/methods/elim.md) ---
+    # --- ELIM (ferlib/methods/elim.py; docs/methods/elim.md) ---
     "elim_p": Parameter(
         8, int, "ELIM: identities per P×K batch; K = batch_size / elim_p", group="method"
     ),

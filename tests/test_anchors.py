@@ -1,4 +1,4 @@
-"""ferlib.reporting.anchors: published numbers are the course's (metrics.md §7), shown apart."""
+"""ferlib.reporting.anchors: the published numbers of docs/methods/metrics.md §7, shown apart."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""AVCE (methods/avce.md §9): sparsemax, views, critic, RPC, regulariser, steps, training."""
+"""AVCE: sparsemax, views, critic, RPC, regulariser, steps, training.
+
+Spec: docs/methods/avce.md (§ numbers below refer to it; §9 lists what these tests check).
+"""
 
 from __future__ import annotations
 

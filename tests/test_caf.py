@@ -1,6 +1,6 @@
-"""CAF (shared/methods/caf.md): grouping, margins, losses, step isolation, training end to end.
+"""CAF: grouping, margins, losses, step isolation, training end to end.
 
-Section comments cite the spec; §9 is its list of unit tests.
+Spec: docs/methods/caf.md (§ numbers below refer to it; §9 lists what these tests check).
 """
 
 from __future__ import annotations

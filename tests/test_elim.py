@@ -1,4 +1,7 @@
-"""ELIM: the OT pieces, one training step, and training through the shared trainer (elim.md §9)."""
+"""ELIM: the OT pieces, one training step, and training through the shared trainer.
+
+Spec: docs/methods/elim.md (§ numbers below refer to it; §9 lists what these tests check).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The supervised loss against methods/metrics.md §6 item 7."""
+"""The supervised loss against docs/methods/metrics.md §6 item 7."""
 
 import pytest
 import torch

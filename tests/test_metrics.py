@@ -1,4 +1,4 @@
-"""Evaluation metrics against methods/metrics.md §6 items 1-6."""
+"""Evaluation metrics against docs/methods/metrics.md §6 items 1-6."""
 
 import math
 import warnings

@@ -1,4 +1,7 @@
-"""Trunks, heads and weight loading (baseline.md §9 items 1-3), all offline and CPU-cheap."""
+"""Trunks, heads and weight loading, all offline and CPU-cheap.
+
+Spec: docs/methods/baseline.md §9 items 1-3.
+"""
 
 from __future__ import annotations
 
@@ -94,7 +97,7 @@ def test_model_forward_and_features():
         ("small_cnn", "bottleneck", {"model": 165_346, "trunk": 98_208, "head": 67_138}),
         ("alexnet", "alexnet_fc", {"model": 57_012_034, "head": 54_542_338}),
         ("resnet18", "bottleneck", {"head": 98_370}),
-        # ELIM's heads (elim.md §2): latent head + f_θ
+        # ELIM's heads (docs/methods/elim.md §2): latent head + f_θ
         ("alexnet", "elim", {"head": 2_492_160 + 5_294_082}),
         (("small_cnn", 128, 64), "elim", {"head": 74_048 + 88_322}),
         (("resnet18", [512, 256], 512), "elim", {"head": 776_960 + 5_294_082}),

@@ -1,4 +1,4 @@
-"""The identity-aware P×K batch sampler (methods/elim.md §3, §9.2)."""
+"""The identity-aware P×K batch sampler (docs/methods/elim.md §3, §9.2)."""
 
 from __future__ import annotations
 

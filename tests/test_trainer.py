@@ -235,11 +235,11 @@ def test_loss_falls_on_a_fixed_batch_within_20_steps(config):
     x = torch.randn(32, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     y = torch.rand(32, 2, generator=torch.Generator().manual_seed(4)) * 2 - 1
     losses = [method.training_step(x, y, i)["loss"] for i in range(20)]
-    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5  # baseline.md §9.5: the loss falls
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5  # baseline.md §9.5: loss falls
 
 
 def test_without_dropout_32_samples_are_overfitted(config):
-    """baseline.md §9.5: MSE < 0.01 within 300 steps (small_cnn, lr 1e-3, dropout 0)."""
+    """docs/methods/baseline.md §9.5: MSE < 0.01 in 300 steps (small_cnn, lr 1e-3, dropout 0)."""
     torch.manual_seed(0)
     method = build_method({**config, "dropout": 0.0, "milestones": []})
     method.build_optimizers()

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..paths import resolve
 from .cache import cache_images, store_size
 from .diffusionfer import load_diffusionfer
-from .hub import download_diffusionfer, to_hf_dataset
+from .hub import default_diffusionfer_dir, download_diffusionfer, ensure_diffusionfer, to_hf_dataset
 from .records import COLUMNS, ColumnError, FERData, Sample
 from .report import REASONS, DataReport
 from .torch_data import make_loader
@@ -27,8 +27,11 @@ def load_dataset(
 
     - ``synthetic``: SyntheticFER, generated once and cached (``synth`` is a ``SynthConfig``), or
       read from ``data_dir`` if given.
-    - ``diffusionfer``: an extracted DiffusionFER release at ``data_dir``.
-    - ``diffusionfer_hub``: download from the Hugging Face hub first (needs the network).
+    - ``diffusionfer``: an extracted DiffusionFER release at ``data_dir``. Without ``data_dir``,
+      or with the project's own ``data/diffusionfer``, the release is downloaded there from the
+      Hugging Face hub on first use (needs the network once) and read locally afterwards.
+    - ``diffusionfer_hub``: the same download-once-then-local, into ``data_dir`` (default
+      ``data/diffusionfer``).
     - ``csv``: a generic VA CSV (``data_dir`` is the CSV or its folder); see ``va_csv``.
     """
     folder = resolve(data_dir)
@@ -37,14 +40,12 @@ def load_dataset(
 
         data = load_diffusionfer(folder or ensure_synthetic(synth), variant, source="synthetic")
     elif dataset == "diffusionfer":
-        if folder is None:
-            raise ValueError(
-                "dataset 'diffusionfer' needs data_dir: the extracted release folder "
-                "(or use 'diffusionfer_hub' to download it)"
-            )
+        own = default_diffusionfer_dir().resolve()
+        if folder is None or folder.resolve() == own:  # the project's copy: fetched once
+            folder = ensure_diffusionfer(own)
         data = load_diffusionfer(folder, variant)
     elif dataset == "diffusionfer_hub":
-        data = load_diffusionfer(download_diffusionfer(folder), variant)
+        data = load_diffusionfer(ensure_diffusionfer(folder), variant)
     elif dataset == "csv":
         if folder is None:
             raise ValueError("dataset 'csv' needs data_dir: the VA CSV file or its folder")
@@ -79,7 +80,9 @@ __all__ = [
     "FERData",
     "Sample",
     "cache_images",
+    "default_diffusionfer_dir",
     "download_diffusionfer",
+    "ensure_diffusionfer",
     "load_dataset",
     "load_from_config",
     "load_diffusionfer",

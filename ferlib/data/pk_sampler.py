@@ -1,4 +1,6 @@
-"""Identity-aware P×K batches for ELIM (spec ``methods/elim.md`` §3): P identities × K images.
+"""Identity-aware P×K batches for ELIM: P identities × K images.
+
+Spec: ``docs/methods/elim.md`` (§ numbers below refer to it), §3.
 
 ELIM matches the latents of one identity to another's inside a batch, so every batch must hold
 several samples of several identities; plain shuffling rarely gives that. The sampler draws only

@@ -1,4 +1,5 @@
-"""Valence/arousal evaluation metrics RMSE, PCC, CCC and SAGR, as defined in methods/metrics.md.
+"""Valence/arousal evaluation metrics RMSE, PCC, CCC and SAGR, as defined in
+``docs/methods/metrics.md`` §2 (§ numbers below refer to it).
 
 Each metric is computed once per dimension over the whole evaluation set, with population (1/N)
 moments, in float64 on the CPU. Batches are only ever collected, never scored: an average of
@@ -55,7 +56,7 @@ def _centred(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Means and deviations along the sample axis (-2).
 
     Averaging the offsets from the first row makes a constant column's mean exact, so its deviations
-    and sigma are exactly 0 and the NaN rules of metrics.md §2 hold
+    and sigma are exactly 0 and the NaN rules of §2 hold
     without any epsilon (a plain mean of three 0.1s is not 0.1 in floating point).
     """
     first = x[..., :1, :]
@@ -97,7 +98,7 @@ def va_scores(p: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
 def zero_label_share(target: Any) -> dict[str, float]:
     """Fraction z of labels that are exactly 0, per dimension.
 
-    SAGR <= 1 - z for any model with continuous outputs (metrics.md §3), so reports print z next to
+    SAGR <= 1 - z for any model with continuous outputs (§3), so reports print z next to
     SAGR. Returns {"z_v", "z_a", "n"}.
     """
     y = _pairs(target, "target")
@@ -112,7 +113,7 @@ def va_metrics(
     compat: str = "project",
     batch_size: int = 64,
 ) -> dict[str, float]:
-    """Score whole (N, 2) prediction and label arrays once (metrics.md §1-4).
+    """Score whole (N, 2) prediction and label arrays once (§1-4).
 
     Returns the 8 `METRIC_KEYS`, `ccc_mean`, `n` and the diagnostic `sagr_nonzero_v/_a` (SAGR over
     non-zero labels only; never a replacement for SAGR). `clip=True` clips predictions to [-1, 1]
@@ -176,7 +177,7 @@ class VAMetrics(Metric):
 
     `update` only collects; `compute` calls `va_metrics` on everything seen (on all DDP ranks), so
     results do not depend on the batch size or on how the data were split into batches. Calling the
-    metric (`forward`) also only collects: a per-batch score is what metrics.md §1 forbids.
+    metric (`forward`) also only collects: a per-batch score is what §1 forbids.
     In `compat="authors"` mode, RMSE is re-batched from the concatenation into `batch_size` chunks,
     which matches the authors' evaluator when that is their loader's batch size.
     """

@@ -6,7 +6,7 @@ maps each view into the VA plane, and a relative-predictive-coding (RPC) objecti
 prediction x similar (in angle and intensity) to the attentive output and dissimilar to the
 inattentive one (step A). A second step, in an 8-d embedding V, pushes the two views apart while
 holding both near the original feature (step B). Inference is trunk + head only; H and V are
-training-only modules. Spec: ``shared/methods/avce.md`` (section numbers below refer to it).
+training-only modules. Spec: ``docs/methods/avce.md`` (§ numbers below refer to it).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .losses import sup_loss
 from .sparsemax import sparsemax
 
 # Each switch's values (the first is the paper's, the default) and its authors'-code value
-# (methods/README.md, rule 5).
+# (docs/methods/README.md §6, rule 5).
 CHOICES: dict[str, tuple[str, ...]] = {
     "avce_critic": ("paper", "code"),
     "avce_negatives": ("shuffled", "same_sample"),

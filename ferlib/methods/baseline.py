@@ -1,7 +1,7 @@
 """Baseline (AffectNet, TAC 2017): plain supervised VA regression, the control arm.
 
 image -> trunk -> h -> bottleneck head -> (v, a). One loss, L_sup (MSE + PCC + CCC terms), and two
-Adams (trunk, head) with betas (0.5, 0.99). Spec: ``shared/methods/baseline.md``.
+Adams (trunk, head) with betas (0.5, 0.99). Spec: ``docs/methods/baseline.md``.
 """
 
 from __future__ import annotations

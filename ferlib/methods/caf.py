@@ -5,7 +5,7 @@ h learns, with an adaptive-margin contrastive loss, to pull strong-strong pairs 
 strong-weak pairs apart; an adversarial step then moves the trunk so that weak samples score like
 strong ones. Per iteration: step A (L_sup on f_e + f_r), step B (L_c on f_c, then λ), step C
 (L_adv on f_e, f_c frozen); three Adams, two trunk passes. At inference CAF is trunk + f_r only.
-Spec: ``shared/methods/caf.md`` (§ numbers below refer to it).
+Spec: ``docs/methods/caf.md`` (§ numbers below refer to it).
 """
 
 from __future__ import annotations

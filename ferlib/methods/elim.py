@@ -1,4 +1,6 @@
-"""ELIM (Kim & Song, NeurIPS 2022): optimal-transport identity matching. Spec: ``methods/elim.md``.
+"""ELIM (Kim & Song, NeurIPS 2022): optimal-transport identity matching.
+
+Spec: ``docs/methods/elim.md`` (§ numbers below refer to it).
 
 A VA regressor trained on pooled frames partly learns *who* is pictured. ELIM groups each P×K
 batch by identity, matches every target identity's latents to a random reference identity's with
@@ -36,7 +38,8 @@ CHOICES = {
     "elim_marginals": ("balanced", "code"),
     "elim_shift_mode": ("per_sample", "first_sample", "none"),
 }
-AUTHORS_CODE = {  # README decision rule 5: authors_code=True switches every flag (wins over them)
+# docs/methods/README.md §6, rule 5: authors_code=True switches every flag (wins over them)
+AUTHORS_CODE = {
     "elim_sampler": "random",
     "elim_marginals": "code",
     "elim_sinkhorn_iters": 5,

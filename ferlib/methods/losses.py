@@ -1,4 +1,4 @@
-"""The shared supervised loss L_sup of methods/metrics.md §5, used by all four methods.
+"""The shared supervised loss L_sup of ``docs/methods/metrics.md`` §5, used by all four methods.
 
 L_sup = MSE_v + MSE_a + 0.5·(1 − mean PCC) + 0.5·(1 − mean CCC), over the mini-batch, with
 population batch moments. It is a per-batch training objective, not a metric: evaluation uses

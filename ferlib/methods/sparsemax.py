@@ -1,8 +1,9 @@
 """Sparsemax (Martins & Astudillo, 2016): the Euclidean projection onto the probability simplex.
 
 Unlike softmax it gives exact zeros, so it keeps only the few dominant units of a vector: AVCE's
-attentive view (methods/avce.md §2). Closed form (sort, cumulative sum, threshold), batched over
-the last dimension, with the exact backward; no cvxpy and no per-sample solver (spec D1).
+attentive view (``docs/methods/avce.md`` §2). Closed form (sort, cumulative sum, threshold),
+batched over the last dimension, with the exact backward; no cvxpy and no per-sample solver
+(the note's D1).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ BACKBONES: tuple[str, ...] = ("small_cnn", "alexnet", "resnet18", "se_resnext50_
 
 
 class SmallCNN(nn.Sequential):
-    """CPU trunk (README.md table): four convs, no BatchNorm or dropout, 2x2 pool -> F = 512·width.
+    """CPU trunk (``docs/methods/README.md`` §1): four convs, no BatchNorm or dropout, 2x2 pool
+    -> F = 512·width.
 
     Without BatchNorm every sample is processed on its own, so sub-batches give the same features.
     """

@@ -14,7 +14,7 @@ from ..params import check_choice
 HEADS: tuple[str, ...] = ("bottleneck", "alexnet_fc", "elim")
 
 # kind -> (hidden width(s), latent width): FER-Zoo's narrow bottleneck, the paper's AlexNet FC,
-# ELIM's faithful AlexNet latent head (methods/elim.md §2).
+# ELIM's faithful AlexNet latent head (docs/methods/elim.md §2).
 _SIZES = {"bottleneck": (64, 512), "alexnet_fc": (4096, 4096), "elim": (256, 512)}
 ELIM_EXPANSION = 20  # ELIM's f_θ: d -> 20d -> BatchNorm -> ReLU -> 2
 
@@ -26,7 +26,7 @@ class VAHead(nn.Module):
     (paper-style): hidden = latent = 4096. ``hidden``/``latent`` override the kind's sizes;
     ``hidden`` may be a list of widths (one Dropout → Linear → ReLU block each).
 
-    ``kind="elim"`` (methods/elim.md §2): every Linear after the first is followed by
+    ``kind="elim"`` (docs/methods/elim.md §2): every Linear after the first is followed by
     BatchNorm1d, and ``out`` is ELIM's f_θ, latent → 20·latent → BatchNorm1d → ReLU → 2.
     """
 

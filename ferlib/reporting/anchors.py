@@ -1,4 +1,4 @@
-"""Published anchor numbers (``shared/methods/metrics.md`` §7), kept apart from our results.
+"""Published anchor numbers (``docs/methods/metrics.md`` §7), kept apart from our results.
 
 They come from other datasets and protocols (face crops, input sizes, evaluators that average RMSE
 over batches and inflate correlations by N/(N−1)), so they are never mixed into FER-Zoo's tables:
