@@ -140,6 +140,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .training.checkpoint import load_model
     from .training.device import select_device, use_channels_last
 
+    shifts = None
+    if args.shift:
+        from .evaluation.shifts import shift_names
+
+        shifts = shift_names(args.shift)  # a typo fails before the data loads
     model, config = load_model(args.checkpoint)
     config = dict(config)
     if args.dataset:
@@ -151,6 +156,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     layout = use_channels_last(device, config["amp"])  # as in training: the same numbers
     model = model.to(device, memory_format=torch.channels_last if layout else torch.preserve_format)
+    if shifts:
+        return _print_robustness(args, shifts, model, data, config, device, layout)
     metrics = evaluate(model, loader, device, channels_last=layout)
     metrics.update(
         split=args.split,
@@ -168,6 +175,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 f"  CCC {metrics['ccc_' + dim]:.4f}  SAGR {metrics['sagr_' + dim]:.4f}"
                 f"  (labels exactly 0: {z['z_' + dim]:.3f})"
             )
+    return 0
+
+
+def _print_robustness(args, shifts, model, data, config, device, layout) -> int:
+    """``ferlib evaluate --shift``: the robustness table (text, --markdown or --json)."""
+    from .evaluation.robustness import robustness_markdown, robustness_table
+
+    table = robustness_table(
+        model,
+        data,
+        config["image_size"],
+        shifts,
+        seed=args.shift_seed,
+        batch_size=config["eval_batch_size"],
+        device=device,
+        channels_last=layout,
+    )
+    if args.json:
+        print(table.to_json(orient="records", indent=1))
+    elif args.markdown:
+        print(robustness_markdown(table))
+    else:
+        print(f"{config['dataset']} [{args.split}], {len(data)} images, seed {args.shift_seed}")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 
@@ -523,6 +554,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--shift",
+        default=None,
+        metavar="NAME[,NAME...]|all",
+        help="score clean and under each named image shift (ferlib.evaluation.shifts): "
+        "greyscale, jitter, brightness_contrast, blur, jpeg, downscale, rotation, occlusion, "
+        "hflip",
+    )
+    p.add_argument("--shift-seed", type=int, default=0, help="seed of the shifts' random draws")
+    p.add_argument("--markdown", action="store_true", help="with --shift: a Markdown table")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(

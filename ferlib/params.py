@@ -80,6 +80,31 @@ PARAMETERS: dict[str, Parameter] = {
     "amp": Parameter(True, bool, "mixed precision and channels-last on CUDA (ignored on CPU)"),
     "wandb": Parameter(False, bool, "log to Weights & Biases (offline unless WANDB_MODE says)"),
     "num_workers": Parameter(0, int, "DataLoader workers (0: the tensor store is fast enough)"),
+    # --- train-time augmentation (ferlib/data/augment.py; README "Robustness"), all off by
+    # default; the measured effect of each is in the README's robustness section ---
+    "aug_greyscale_p": Parameter(
+        0.0, (int, float), "augmentation: probability of greyscale per image (0: off)"
+    ),
+    "aug_jitter": Parameter(
+        0.0,
+        (int, float),
+        "augmentation: brightness, contrast, saturation ×U(1-s, 1+s) per image (0: off)",
+    ),
+    "aug_blur_p": Parameter(
+        0.0, (int, float), "augmentation: probability of a blur, sigma 1-3 % of the side"
+    ),
+    "aug_jpeg_p": Parameter(
+        0.0, (int, float), "augmentation: probability of JPEG at quality 10-50"
+    ),
+    "aug_downscale_p": Parameter(
+        0.0, (int, float), "augmentation: probability of a downscale to 1/4-1/2 and back"
+    ),
+    "aug_rotate": Parameter(
+        0.0, (int, float), "augmentation: rotation by ±U(0, this many degrees) (0: off)"
+    ),
+    "aug_occlusion_p": Parameter(
+        0.0, (int, float), "augmentation: probability of a black square of 20-40 % of the side"
+    ),
     # --- CAF (ferlib/methods/caf.py; docs/methods/caf.md) ---
     "caf_grouping": Parameter(
         "otsu",

@@ -265,3 +265,25 @@ def test_bench_times_the_layout_it_is_asked_for(tiny_synth, capsys, monkeypatch)
         assert main([*base, "--layout", layout]) == 0
     capsys.readouterr()
     assert layouts == [False, True, True]  # auto: the trainer's choice, channels-last on the CPU
+
+
+def test_augmented_training_and_the_robustness_table(tiny_synth, tmp_path, capsys):
+    """``--set aug_*`` trains with augmentation; ``evaluate --shift`` scores clean and shifted."""
+    out = tmp_path / "run"
+    argv = ["train", "--params", "ci", "--set", f"data_dir={tiny_synth}", "epochs=1"]
+    argv += ["batch_size=8", "aug_greyscale_p=0.5", "aug_jitter=0.3", "aug_rotate=10"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    checkpoint = str(out / "checkpoint.pt")
+    assert json.loads((out / "metrics.json").read_text())["config"]["aug_greyscale_p"] == 0.5
+    capsys.readouterr()
+    shift = ["evaluate", "--checkpoint", checkpoint, "--shift", "greyscale,hflip"]
+    assert main([*shift, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["shift"] for r in rows] == ["clean", "greyscale", "hflip"]
+    assert main([*shift, "--shift-seed", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == rows  # neither shift is random
+    assert main([*shift, "--markdown"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| shift | mean CCC") and table[3].startswith("| greyscale |")
+    assert main(["evaluate", "--checkpoint", checkpoint, "--shift", "sepia"]) == 2
+    assert "unknown shift 'sepia'" in capsys.readouterr().err

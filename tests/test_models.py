@@ -196,6 +196,75 @@ def test_imagenet_from_cache_drops_classifier(offline_hub):
         assert torch.equal(value, state[key]), key
 
 
+def torchvision_checkpoint(name: str) -> dict[str, torch.Tensor]:
+    """A full torchvision ``name`` state_dict (classifier included) with random values: what the
+    ImageNet file holds, made here so that the test needs no download."""
+    import torchvision.models as tvm
+
+    torch.manual_seed(7)
+    return random_like(getattr(tvm, name)(weights=None))
+
+
+def assert_trunk_holds(trunk: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    trunk_state = trunk.state_dict()
+    assert trunk_state  # something to compare
+    for key, value in trunk_state.items():
+        assert torch.equal(value, state[key]), key
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_pretrained_true_loads_the_hub_cache_file(offline_hub, name):
+    """``pretrained: true`` reads the torchvision file where torch's hub cache keeps it."""
+    state = torchvision_checkpoint(name)
+    path = offline_hub / "torch" / "hub" / "checkpoints" / W.imagenet_url(name).rsplit("/", 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    assert_trunk_holds(build_backbone(name, pretrained=True), state)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_pretrained_local_file_loads_exactly_its_values(offline_hub, name):
+    state = torchvision_checkpoint(name)
+    path = offline_hub / "weights" / f"{name}.pth"
+    path.parent.mkdir()
+    torch.save(state, path)
+    for pretrained in (path, str(path)):
+        assert_trunk_holds(build_backbone(name, pretrained=pretrained), state)
+
+
+def test_relative_weights_path_is_from_the_repository(offline_hub, monkeypatch):
+    """A profile's relative ``pretrained`` path names one file wherever the run starts (the
+    command line at the repository root, a notebook in notebooks/), as ``data_dir`` does."""
+    import ferlib.paths
+
+    state = torchvision_checkpoint("alexnet")
+    (offline_hub / "weights").mkdir()
+    torch.save(state, offline_hub / "weights" / "alexnet.pth")
+    monkeypatch.setattr(ferlib.paths, "repo_root", lambda: offline_hub)
+    monkeypatch.chdir(offline_hub / "weights")  # not where the relative path starts
+    assert_trunk_holds(build_backbone("alexnet", pretrained="weights/alexnet.pth"), state)
+
+
+def test_pretrained_from_a_run_configuration(offline_hub):
+    """The user's path: ``pretrained: true`` in a profile (or ``--set``) builds the method's
+    model on the cached weights, and its checkpoint reloads without them."""
+    from ferlib.methods import build_method
+    from ferlib.params import parse_set, resolve_config
+
+    state = torchvision_checkpoint("resnet18")
+    path = W.cached_weights_path("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    overrides = parse_set(["backbone=resnet18", "pretrained=true"])
+    method = build_method(resolve_config("quick", overrides))
+    assert_trunk_holds(method.model.trunk, state)
+    local = parse_set([f"pretrained={path}"])["pretrained"]
+    assert local == str(path)
+    config = resolve_config("quick", {"backbone": "alexnet", "pretrained": local})
+    with pytest.raises(ValueError, match="does not fit backbone 'alexnet'"):
+        build_method(config)  # a resnet18 file named for an alexnet run fails in one line
+
+
 def test_imagenet_missing_offline_fails_fast(offline_hub):
     with pytest.raises(RuntimeError) as info:
         build_backbone("resnet18", pretrained=True)

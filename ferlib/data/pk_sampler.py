@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from .augment import Augmentation
 from .records import FERData
 from .torch_data import CachedVADataset, already_batched
 
@@ -145,8 +146,10 @@ def pk_loader(
     seed: int,
     distributed: tuple[int, int] | None = None,
     num_workers: int = 0,
+    augment: Augmentation | None = None,
 ) -> DataLoader:
-    """A training loader of P×K identity batches over the tensor store (see ``make_loader``).
+    """A training loader of P×K identity batches over the tensor store (see ``make_loader``;
+    ``augment`` as there).
 
     ``loader.generator`` is the sampler's generator, so checkpointing it (as the trainer does)
     is enough for an exact resume. ``distributed=(rank, world_size)`` gives each rank disjoint
@@ -155,7 +158,7 @@ def pk_loader(
     Taught in ``notebooks/13_elim.ipynb`` §2.
     """
     codes = identity_codes(data.frame)
-    dataset = CachedVADataset(data, image_size, train=True)
+    dataset = CachedVADataset(data, image_size, train=True, augment=augment)
     generator = torch.Generator().manual_seed(seed)
     rank, world = distributed if distributed is not None else (0, 1)
     sampler = PKSampler(codes, p, k, generator, rank=rank, world_size=world)

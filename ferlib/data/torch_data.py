@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms.functional import pil_to_tensor
 
+from .augment import Augmentation
 from .cache import store_size
 from .images import fit_square, read_rgb
 from .records import FERData
@@ -27,23 +28,35 @@ class CachedVADataset(Dataset):
     augmentation) instead of one ``__getitem__`` call per image.
     """
 
-    def __init__(self, data: FERData, image_size: int, train: bool):
+    def __init__(
+        self,
+        data: FERData,
+        image_size: int,
+        train: bool,
+        augment: Augmentation | None = None,
+    ):
         if data.images is None:
             raise ValueError("data has no tensor store; call ferlib.data.cache_images first")
         self.images, self.targets = data.images, _targets(data)
         self.size, self.train = image_size, train
         self.transform = train_transform(image_size) if train else eval_transform(image_size)
+        self.augment = augment if train and augment is not None and augment.active else None
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, i: int):
-        return self.transform(self.images[i]), self.targets[i], i
+        image = self.transform(self.images[i])
+        if self.augment is not None:
+            image = self.augment(image.unsqueeze(0))[0]
+        return image, self.targets[i], i
 
     def __getitems__(self, indices: list[int]):
         index = torch.as_tensor(indices)
         batch = self.images[index]
         batch = random_crop_flip(batch, self.size) if self.train else self.transform(batch)
+        if self.augment is not None:
+            batch = self.augment(batch)
         return batch, self.targets[index], index
 
 
@@ -78,14 +91,24 @@ def make_loader(
     num_workers: int = 0,
     seed: int = 0,
     distributed: tuple[int, int] | None = None,
+    augment: Augmentation | None = None,
 ) -> DataLoader:
     """A loader with the project's conventions: shuffled and ``drop_last`` for training only.
+
+    ``augment`` (training only, the tensor store only) changes each batch after the random
+    crop and flip; see ``ferlib.data.augment``.
 
     ``distributed=(rank, world_size)`` shards the training data with a ``DistributedSampler``
     (call ``loader.sampler.set_epoch(epoch)`` each epoch). The shuffling generator is
     ``loader.generator``; checkpoints save its state so a resumed run draws the same batches.
     """
-    dataset = (DecodingVADataset if decode else CachedVADataset)(data, image_size, train)
+    if decode and augment is not None and augment.active:
+        raise ValueError("augmentation works on the tensor store; use decode=False")
+    dataset = (
+        DecodingVADataset(data, image_size, train)
+        if decode
+        else CachedVADataset(data, image_size, train, augment)
+    )
     generator = torch.Generator().manual_seed(seed)
     sampler = None
     if distributed is not None and train:

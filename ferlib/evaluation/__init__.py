@@ -5,12 +5,23 @@
 - ``errors``: bootstrap intervals, errors per group and per cell of the VA plane;
 - ``leakage``: how much a latent says about who is pictured;
 - ``prompts``: prompt against expression on DiffusionFER;
+- ``shifts``: named, seeded image shifts (greyscale, blur, JPEG, ...) of uint8 batches;
+- ``robustness``: a checkpoint's scores clean and under each shift;
 - ``arrays``: numpy arrays from tensors, arrays or lists.
 """
 
 import importlib
 
-__all__ = ["arrays", "errors", "leakage", "metrics", "outputs", "prompts"]
+__all__ = [
+    "arrays",
+    "errors",
+    "leakage",
+    "metrics",
+    "outputs",
+    "prompts",
+    "robustness",
+    "shifts",
+]
 
 
 def __getattr__(name: str):

@@ -17,6 +17,7 @@ from torch.optim.lr_scheduler import LRScheduler, MultiStepLR
 from torch.utils.data import DataLoader
 
 from ..data import FERData, make_loader
+from ..data.augment import Augmentation
 from ..models import VAModel, build_model
 from ..params import check_choice, option
 from ..training.distributed import average_gradients
@@ -196,6 +197,7 @@ class Method:
             num_workers=cfg["num_workers"],
             seed=cfg["seed"],
             distributed=distributed,
+            augment=Augmentation.from_config(cfg),
         )
 
     def prepare(self, train: FERData) -> None:

@@ -26,6 +26,7 @@ from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
 from ..data import FERData
+from ..data.augment import Augmentation
 from ..data.pk_sampler import identity_codes, pk_loader
 from ..models import VAHead, VAModel
 from .base import Method
@@ -214,7 +215,14 @@ class ELIM(Method):
         p, k = self.pk()
         cfg = self.config
         return pk_loader(
-            data, cfg["image_size"], p, k, cfg["seed"], distributed, cfg["num_workers"]
+            data,
+            cfg["image_size"],
+            p,
+            k,
+            cfg["seed"],
+            distributed,
+            cfg["num_workers"],
+            augment=Augmentation.from_config(cfg),
         )
 
     def prepare(self, train: FERData) -> None:

@@ -3,7 +3,9 @@
 A download happens only when the user asks for pretrained weights *and* sets
 ``FERZOO_ALLOW_DOWNLOAD=1``; otherwise the file must already sit in the torch hub cache
 (``torch.hub.get_dir()/checkpoints``, the place torchvision itself uses) or be passed as a local
-path. Missing weights fail at once with a message saying how to get them, never with a hang.
+path (relative paths from the repository root, like ``data_dir``, so that a profile means the same
+file from the command line and from a notebook). Missing weights fail at once with a message
+saying how to get them, never with a hang.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..paths import resolve
 
 ALLOW_DOWNLOAD_ENV = "FERZOO_ALLOW_DOWNLOAD"
 
@@ -81,14 +85,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_trunk_weights(
     trunk: nn.Module, name: str, pretrained: bool | str | os.PathLike
 ) -> nn.Module:
-    """Fill ``trunk`` (backbone ``name``) in place from ImageNet (True) or a local file (path).
+    """Fill ``trunk`` (backbone ``name``) in place from ImageNet (True) or a local file (path;
+    a relative one from the repository root).
 
     Accepts a full ImageNet checkpoint (its classifier keys are dropped) or a trunk-only one; any
     other mismatch raises a ValueError naming the file and the offending keys.
     """
     if pretrained is False or pretrained is None:
         return trunk
-    path = imagenet_file(name) if pretrained is True else Path(pretrained)
+    path = imagenet_file(name) if pretrained is True else resolve(pretrained)
     state = read_state_dict(path)
     ignored = _IGNORED_PREFIXES.get(name, ())
     state = {k: v for k, v in state.items() if not k.startswith(ignored)}

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
 from ..data import FERData, load_from_config, make_loader
+from ..data.augment import identity_config
 from ..evaluation.metrics import zero_label_share
 from ..evaluation.outputs import evaluate, to_model_input
 from ..methods import Method, NonFiniteLossError, build_method, cannot_train, unwrap
@@ -63,7 +64,9 @@ class TrainResult:
 
 
 def _config_key(config: dict[str, Any]) -> str:
-    return json.dumps(config, sort_keys=True)
+    """What names a configuration (its run folder's hash, resume and reuse checks); augmentation
+    keys left at off do not count, so runs from before they existed keep their names."""
+    return json.dumps(identity_config(config), sort_keys=True)
 
 
 def _history_csv(history: list[dict[str, Any]]) -> str:
