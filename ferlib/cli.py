@@ -400,11 +400,10 @@ def _cmd_ship_model(args: argparse.Namespace) -> int:
     overrides["data_dir"] = args.data_dir
     overrides["method"] = "baseline"
     config = resolve_config(args.params, overrides)
-    command = f"ferlib ship-model --params {args.params} --data-dir DIR" + (
+    command = f"OMP_NUM_THREADS=1 ferlib ship-model --params {args.params} --data-dir DIR" + (
         f" --set {' '.join(args.set)}" if args.set else ""
     )
-    robustness = None
-    facts = build_shipped_model(config, command, args.params, args.out or SHIPPED_DIR, robustness)
+    facts = build_shipped_model(config, command, args.params, args.out or SHIPPED_DIR)
     m = facts["test_metrics"]
     print(
         f"shipped model: test mean CCC {m['ccc_mean']:.3f} (v {m['ccc_v']:.3f}, "
@@ -619,7 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ship-model", help="train and export the model that ships in the package")
     p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
-    p.add_argument("--params", default="diffusionfer", help="params profile of the recipe")
+    p.add_argument("--params", default="robust", help="params profile of the recipe")
     p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
     p.add_argument("--out", default=None, help="folder (default: ferlib/shipped in the package)")
     p.set_defaults(func=_cmd_ship_model)

@@ -36,9 +36,7 @@ def identity_config(config: dict[str, Any]) -> dict[str, Any]:
     folder and resume check valid.
     """
     return {
-        k: v
-        for k, v in config.items()
-        if not (k in AUGMENT_KEYS and v == PARAMETERS[k].default)
+        k: v for k, v in config.items() if not (k in AUGMENT_KEYS and v == PARAMETERS[k].default)
     }
 
 

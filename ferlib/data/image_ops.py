@@ -21,9 +21,7 @@ from torchvision.transforms.v2 import functional as F
 
 def _check(batch: torch.Tensor) -> None:
     if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1] != 3:
-        raise ValueError(
-            f"expected a uint8 N×3×H×W batch, got {tuple(batch.shape)} {batch.dtype}"
-        )
+        raise ValueError(f"expected a uint8 N×3×H×W batch, got {tuple(batch.shape)} {batch.dtype}")
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,10 @@ def annotate(image: np.ndarray, rows: Sequence[Mapping]) -> Image.Image:
     """``image`` with each row's box and ``V +0.42 A +0.28 happy`` (or its status) drawn on."""
     out = Image.fromarray(image).convert("RGB")
     draw = ImageDraw.Draw(out)
+    from PIL import ImageFont
+
     width = max(2, round(min(out.size) / 160))
+    font = ImageFont.load_default(size=max(11, round(min(out.size) / 28)))
     for row in rows:
         if row.get("x") is None:
             continue
@@ -42,10 +45,11 @@ def annotate(image: np.ndarray, rows: Sequence[Mapping]) -> Image.Image:
             if ok
             else str(row.get("status"))
         )
-        left, top, right, bottom = draw.textbbox((x, y), text)
-        lift = bottom - top + 4
-        draw.rectangle((x, y - lift, x + right - left + 4, y), fill=colour)
-        draw.text((x + 2, y - lift + 1), text, fill="white")
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        lift = bottom + 6
+        y_text = y - lift if y >= lift else y + h  # above the box, or below it at the top edge
+        draw.rectangle((x, y_text, x + right - left + 6, y_text + lift), fill=colour)
+        draw.text((x + 3, y_text + 2), text, fill="white", font=font)
     return out
 
 
@@ -95,4 +99,48 @@ def circumplex_points_figure(
     return fig
 
 
-__all__ = ["annotate", "circumplex_points_figure", "va_trace_figure"]
+def pictures_figure(
+    images: Sequence[np.ndarray | Image.Image], titles: Sequence[str], width: float = 9.0
+) -> Figure:
+    """Pictures side by side, each with its title (crops, shifted faces, annotated photos)."""
+    n = len(images)
+    fig = Figure(figsize=(width, width / n * 1.25), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n))
+    for ax, image, title in zip(axes, images, titles, strict=True):
+        ax.imshow(np.asarray(image))
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    return fig
+
+
+def shift_drops_figure(drops: Mapping[str, Mapping[str, float]]) -> Figure:
+    """Drop in mean CCC under each shift, one bar group per shift, one bar per model."""
+    models = list(drops)
+    shifts = list(next(iter(drops.values())))
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(shifts))
+    width = 0.8 / len(models)
+    greys = ("#4d4d4d", "#a6a6a6", "#d9d9d9")
+    for i, model in enumerate(models):
+        ax.bar(
+            x + (i - (len(models) - 1) / 2) * width,
+            [drops[model][s] for s in shifts],
+            width,
+            label=model,
+            color=greys[i % len(greys)],
+        )
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_xticks(x, shifts, rotation=30, ha="right")
+    ax.set_ylabel("drop in mean CCC\n(clean − shifted)")
+    legend_right(ax)
+    return fig
+
+
+__all__ = [
+    "annotate",
+    "circumplex_points_figure",
+    "pictures_figure",
+    "shift_drops_figure",
+    "va_trace_figure",
+]

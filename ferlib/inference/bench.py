@@ -162,12 +162,15 @@ def _in_canvas(crop: np.ndarray, side: int, rng: np.random.Generator) -> np.ndar
     return np.asarray(canvas)
 
 
-def _largest(predictor: FacePredictor, image: np.ndarray, margin: float) -> np.ndarray | None:
-    """VA of the largest face found, cut with ``margin`` (None when no face is found)."""
+def _largest_face(predictor: FacePredictor, image: np.ndarray) -> F.Face | None:
     found = predictor.detector(image, min_size=16)
-    if not found:
-        return None
-    face = max(found, key=lambda f: f.box[2])
+    return max(found, key=lambda f: f.box[2]) if found else None
+
+
+def _va_at_margin(
+    predictor: FacePredictor, image: np.ndarray, face: F.Face, margin: float
+) -> np.ndarray:
+    """VA of ``face`` cut with ``margin``."""
     square = predictor.detector.square(face, margin)
     crop = torch.from_numpy(F.cut_face(image, square, predictor.size)).permute(2, 0, 1)
     return predictor.va(predictor.crop(crop[None]))[0]
@@ -192,8 +195,12 @@ def crop_study(
     for side in sides:
         rng = np.random.default_rng(seed)
         scenes = [_in_canvas(c, side, rng) for c in crops]
+        found = [_largest_face(predictor, s) for s in scenes]  # detect once, cut at each margin
         for margin in margins:
-            outs = [_largest(predictor, s, margin) for s in scenes]
+            outs = [
+                None if f is None else _va_at_margin(predictor, s, f, margin)
+                for s, f in zip(scenes, found, strict=True)
+            ]
             hit = np.array([o is not None for o in outs])
             row = {"face px": side, "margin": margin, "found": float(hit.mean())}
             if hit.sum() >= 3:

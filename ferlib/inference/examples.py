@@ -77,7 +77,7 @@ def make_examples(
     save(scene, "small_face.jpg")
 
     scene = _background(rng, 400, 320)
-    scene.paste(crops["happy"].resize((220, 220)), (270, 50))  # 90 of 220 px past the edge
+    scene.paste(crops["happy"].resize((220, 220)), (210, 50))  # 30 of 220 px past the edge
     save(scene, "at_the_border.jpg")
 
     save(_background(rng, 480, 320), "no_face.jpg")
