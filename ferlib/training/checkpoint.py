@@ -43,10 +43,21 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
 def load_model(path: str | os.PathLike[str]) -> tuple[VAModel, dict[str, Any]]:
     """The trained VA model (trunk + head, eval mode) and the config it was trained with."""
     blob = load(path)
-    config = blob["config"]
+    config = blob.get("config")
+    state = (blob.get("modules") or {}).get("model")
+    if not isinstance(config, dict) or state is None:
+        raise ValueError(f"{path}: holds no trained model; pass a run's {BEST}")
+    # a resume file (last.pt) holds the same VA model under "model", for every method
     shape = blob.get("model_config") or {
-        k: config[k] for k in ("backbone", "head", "width", "dropout")
+        k: config[k] for k in ("backbone", "head", "width", "dropout") if k in config
     }
-    model = build_model(**shape, pretrained=False)  # weights come from the checkpoint
-    model.load_state_dict(blob["modules"]["model"])
+    try:
+        model = build_model(**shape, pretrained=False)  # weights come from the checkpoint
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"{path}: its weights do not fit the model it describes ({first}); pass the "
+            f"{BEST} of a finished run"
+        ) from err
     return model.eval(), config
