@@ -358,14 +358,16 @@ def write_summary(
     from ..reporting.runs import collect_runs, results_markdown, summarize_runs
     from ..training.trainer import matching_runs
 
-    try:  # the runs on exactly this data (not those on an edited copy of it)
-        from ..data import load_from_config
-        from ..data.fingerprint import data_fingerprint
+    runs = [run for m in methods for run in matching_runs(config, m)]
+    if runs:  # keep the runs on exactly this data (not those on an edited copy of it)
+        try:
+            from ..data import load_from_config
+            from ..data.fingerprint import data_fingerprint
 
-        digest = data_fingerprint(load_from_config(config))["digest"]
-    except Exception:  # the data itself failed: every notebook says why; list runs by settings
-        digest = None
-    runs = [run for m in methods for run in matching_runs(config, m, data_digest=digest)]
+            digest = data_fingerprint(load_from_config(config))["digest"]
+            runs = [run for m in methods for run in matching_runs(config, m, data_digest=digest)]
+        except Exception:  # the data itself failed (each notebook said why): list by settings
+            pass
     frames = [collect_runs(run) for run in runs]
     summary = summarize_runs(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
     blob = {
