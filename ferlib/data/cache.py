@@ -103,18 +103,23 @@ def _read_store(target: Path, data: FERData, size: int) -> dict | None:
     when it is truncated, foreign or does not match ``data``: it is then rebuilt."""
     try:
         blob = torch.load(target, weights_only=True)
-        failed = set(blob["failed"])
-        expected = [k for k in data.frame["key"] if k not in failed]
-        images = blob["images"]
-        fits = (
-            blob["size"] == size
-            and list(blob["keys"]) == expected
-            and isinstance(images, torch.Tensor)
-            and tuple(images.shape) == (len(expected), 3, size, size)
-        )
-        fault = None if fits else "does not match the dataset"
-    except Exception as err:  # truncated, foreign, or another format: any reason means rebuild
-        fault = f"unreadable: {type(err).__name__}: {' '.join(str(err).split())[:120]}"
+    except Exception as err:  # truncated, or not a torch file at all: rebuild either way
+        blob, fault = None, f"is unreadable ({type(err).__name__}: {' '.join(str(err).split())})"
+    else:
+        fields = ("images", "keys", "failed", "converted", "size")
+        if not isinstance(blob, dict) or not all(k in blob for k in fields):
+            fault = "is not a FER-Zoo tensor store"
+        else:
+            failed = set(blob["failed"])
+            expected = [k for k in data.frame["key"] if k not in failed]
+            images = blob["images"]
+            fits = (
+                blob["size"] == size
+                and list(blob["keys"]) == expected
+                and isinstance(images, torch.Tensor)
+                and tuple(images.shape) == (len(expected), 3, size, size)
+            )
+            fault = None if fits else "does not match the dataset"
     if fault is None:
         return blob
     warnings.warn(f"tensor store {target} {fault}; rebuilding it", stacklevel=3)

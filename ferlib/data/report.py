@@ -63,12 +63,11 @@ class DataDroppedError(ValueError):
 
 
 def va_scale_cause(values: pd.DataFrame) -> str:
-    """The likely reason labels fall outside [-1, 1], read from the numeric ``valence`` and
-    ``arousal`` values of every row (not only the dropped ones)."""
-    numbers = values[["valence", "arousal"]].apply(pd.to_numeric, errors="coerce")
-    top = float(numbers.abs().max().max()) if numbers.notna().any().any() else float("nan")
-    if not top == top:  # NaN: nothing numeric at all
-        return "valence and arousal are missing or not numbers"
+    """The likely reason labels are invalid, read from the ``valence`` and ``arousal`` values of
+    every row (not only the dropped ones): a ±10 or ±100 scale, AffectNet's -2, or text."""
+    raw = values[["valence", "arousal"]]
+    numbers = raw.apply(pd.to_numeric, errors="coerce")
+    top = float(numbers.abs().max().max()) if numbers.notna().any().any() else 0.0
     if (numbers == -2).any().any() and top <= 2:
         return "-2 marks uncoded images (AffectNet): drop those rows when preparing the CSV"
     for scale, example in ((10, "AFEW-VA"), (100, "a percentage scale")):
@@ -77,6 +76,10 @@ def va_scale_cause(values: pd.DataFrame) -> str:
                 f"valence or arousal outside [-1, 1] (largest |value| {top:g}): a ±{scale} "
                 f"scale? rescale by 1/{scale} ({example}) when preparing the CSV"
             )
+    text = raw.where(numbers.isna()).stack().astype(str).str.strip()
+    text = text[(text != "") & (text.str.lower() != "nan")]
+    if len(text):
+        return f"valence or arousal is not a number (e.g. {text.iloc[0]!r})"
     return "valence or arousal missing, NaN or outside [-1, 1]"
 
 

@@ -55,7 +55,9 @@ def load_model(path: str | os.PathLike[str]) -> tuple[VAModel, dict[str, Any]]:
         model = build_model(**shape, pretrained=False)  # weights come from the checkpoint
         model.load_state_dict(state)
     except (RuntimeError, TypeError, KeyError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        # torch's first line is a heading ("Error(s) in loading state_dict for VAModel:")
+        first = next((x for x in lines if not x.endswith(":")), type(err).__name__)
         raise ValueError(
             f"{path}: its weights do not fit the model it describes ({first}); pass the "
             f"{BEST} of a finished run"
