@@ -329,6 +329,7 @@ def test_a_failing_notebook_reports_its_own_exception():
     [
         (["data-report", "--dataset", "csv", "--data-dir", "/nonexistent/va.csv"], 2, "va.csv"),
         (["evaluate", "--checkpoint", "/nonexistent/checkpoint.pt"], 2, "no such checkpoint"),
+        (["evaluate", "--checkpoint", __file__], 2, "not a readable FER-Zoo checkpoint"),
         (["predict", "--checkpoint", "/nonexistent/checkpoint.pt", "x.png"], 2, "no such"),
         (["results", "--root", "/nonexistent"], 1, "no metrics.json"),
         (["bench", "--set", "epochs=0"], 2, "epochs must be ≥ 1"),

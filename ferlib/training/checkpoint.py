@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,11 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(f"{path}: not a readable FER-Zoo checkpoint ({err})") from err
+        text = " ".join(str(err).split())
+        # torch's paragraph about weights_only, cut to its one useful clause
+        unsafe = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|\.|$)", text)
+        why = f"not a weights-only PyTorch file: {unsafe.group(1)}" if unsafe else text[:200]
+        raise ValueError(f"{path}: not a readable FER-Zoo checkpoint ({why})") from err
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not a FER-Zoo checkpoint (format {FORMAT})")
     return blob
