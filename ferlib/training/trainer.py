@@ -33,7 +33,7 @@ from ..evaluation.metrics import zero_label_share
 from ..evaluation.outputs import evaluate, to_model_input
 from ..methods import Method, NonFiniteLossError, build_method, cannot_train, unwrap
 from ..params import DATA_KEYS, PARAMETERS, resolve_config
-from ..paths import check_writable_dir, data_home, outputs_home, resolve
+from ..paths import check_writable_dir, data_home, display_path, outputs_home, resolve
 from . import checkpoint as ckpt
 from .device import describe_device, select_device, use_channels_last
 from .distributed import (
@@ -186,11 +186,11 @@ class Trainer:
         self.start_epoch, self.iteration = state["epoch"] + 1, state["iteration"]
         if self.dist.is_main:
             epochs = self.config["epochs"]
+            where = display_path(self.out_dir)
             print(
-                f"{self.out_dir}: resuming from epoch {self.start_epoch + 1} of {epochs}"
+                f"{where}: resuming from epoch {self.start_epoch + 1} of {epochs}"
                 if self.start_epoch < epochs
-                else f"{self.out_dir}: all {epochs} epochs trained already; scoring the best "
-                "checkpoint",
+                else f"{where}: all {epochs} epochs trained already; scoring the best checkpoint",
                 flush=True,
             )
 
