@@ -9,9 +9,11 @@ module stays fast.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -339,3 +341,41 @@ def test_a_failing_notebook_reports_its_own_exception():
 )
 def test_every_command_answers_bad_input_in_one_line(argv, code, message, capsys):
     assert message in one_line_error(capsys, code, argv)
+
+
+# --- cases that already behaved well, kept that way ----------------------------------------------
+def test_crlf_and_bom_sheets_and_unicode_paths_load(va_csv):
+    csv, table = va_csv
+    person = csv.parent / "Zoë ünïcode"
+    person.mkdir()
+    shutil.copy(csv.parent / table.loc[0, "path"], person / "gesicht ä.png")
+    table.loc[0, "path"] = "Zoë ünïcode/gesicht ä.png"
+    text = table.to_csv(index=False, lineterminator="\r\n")
+    csv.write_bytes("\ufeff".encode() + text.encode("utf-8"))
+    data = load_va_csv(csv)
+    assert len(data) == 42 and "Zoë ünïcode/gesicht ä.png" in set(data.frame["key"])
+    assert data.report.issues == {}
+
+
+def test_kill_9_mid_run_resumes_and_takes_over_the_stale_lock(tiny_synth, tmp_path):
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "ferlib", "train", *TRAIN, f"data_dir={tiny_synth}"]
+    argv = [a if a != "epochs=1" else "epochs=12" for a in argv] + ["--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):  # until the first epoch is written (at most 60 s)
+            if (out / ckpt.LAST).is_file() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert (out / ckpt.LAST).is_file(), proc.stderr.read().decode()
+        assert (out / LOCK).is_file()
+    finally:
+        proc.kill()  # SIGKILL: no clean-up runs, the lock stays behind
+        proc.wait()
+    assert (out / LOCK).is_file()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"resuming from epoch ([2-9]|1[0-2]) of 12", done.stdout), done.stdout
+    assert (out / "metrics.json").is_file()
+    assert not (out / LOCK).exists()
