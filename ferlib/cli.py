@@ -12,8 +12,10 @@ from . import __version__
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    from .paths import check_writable_dir
     from .synthetic import SynthConfig, generate
 
+    check_writable_dir(args.out)
     cfg = SynthConfig(
         seed=args.seed,
         identities=args.identities,
@@ -110,18 +112,34 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .params import parse_set, resolve_config
-    from .paths import display_path
+    from .data import load_from_config
+    from .data.fingerprint import data_fingerprint
+    from .methods import check_method
+    from .models.backbones import BACKBONES
+    from .params import check_choice, parse_set, resolve_config
+    from .paths import check_writable_dir, data_home, display_path, outputs_home
     from .training.trainer import run_dir, train
 
     overrides = parse_set(args.set)
     if args.method:
         overrides["method"] = args.method
     config = resolve_config(args.params, overrides)
-    out = args.out or run_dir(config)
-    result = train(config, out, progress=not args.no_progress)
+    check_method(config["method"])  # before any data loads
+    check_choice(config["backbone"], BACKBONES, "backbone")
+    # every folder this run writes into, checked before anything is generated or trained
+    check_writable_dir(args.out or outputs_home(), "output folder")
+    check_writable_dir(data_home(), "data folder (generated data and tensor store)")
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    data = load_from_config(config)
+    if main_rank:
+        print(f"data: {data.report.summary()}", flush=True)
+    warning = data.report.check_drops()  # stops when most rows were dropped
+    if warning and main_rank:
+        print(f"ferlib train: {warning}", file=sys.stderr, flush=True)
+    out = args.out or run_dir(config, data_digest=data_fingerprint(data)["digest"])
+    result = train(config, out, data=data, progress=not args.no_progress)
     m = result.metrics
-    if int(os.environ.get("RANK", "0")) == 0:
+    if main_rank:
         print(
             f"{config['method']} on {config['dataset']}: test CCC v {m['ccc_v']:.3f} "
             f"a {m['ccc_a']:.3f}, RMSE v {m['rmse_v']:.3f} a {m['rmse_a']:.3f} "
@@ -648,11 +666,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Errors a user can cause (bad input, parameters, files, folders) end
+    in one line on stderr and exit code 2, never a traceback; a bug still shows its traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"ferlib {args.command}: error: {err}", file=sys.stderr)
+    except BrokenPipeError:  # `ferlib … | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (flushed at exit, never read)
+        return 0
+    except KeyboardInterrupt:
+        print(f"ferlib {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError) as err:  # OSError: FileNotFound, permissions…
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"ferlib {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -27,11 +27,47 @@ only what a notebook shows (``course``: never part of a run's configuration)."""
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """The values a numeric parameter may take (for a list: each of its items)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: ``low`` itself is excluded
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '≥'} {self.low}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '≤'} {self.high}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low}, {self.high}{right}"
+
+
+def at_least(low: float) -> Bounds:
+    return Bounds(low)
+
+
+POSITIVE = Bounds(0, low_open=True)
+"""Strictly above zero (a learning rate, a temperature)."""
+PROBABILITY = Bounds(0, 1, high_open=True)
+"""[0, 1): dropout, Adam betas, momentum."""
+
+
+@dataclass(frozen=True)
 class Parameter:
     default: Any
     kind: type | tuple[type, ...]
     help: str
     group: str = "training"
+    bounds: Bounds | None = None  # every numeric parameter has one (tests/test_params.py)
 
     @property
     def run(self) -> bool:
@@ -46,64 +82,111 @@ PARAMETERS: dict[str, Parameter] = {
     "data_dir": Parameter(
         None, (str, type(None)), "dataset folder or CSV; relative to the repo", group="data"
     ),
-    "image_size": Parameter(64, int, "network input size in px (64–224)", group="data"),
-    "seed": Parameter(0, int, "training seed (initial weights, batches, augmentation)"),
-    "data_seed": Parameter(
-        0, int, "SyntheticFER: generator seed (the people and images)", group="data"
+    "image_size": Parameter(
+        64, int, "network input size in px (64–224)", group="data", bounds=Bounds(8, 1024)
     ),
-    "identities": Parameter(60, int, "SyntheticFER: number of virtual people", group="data"),
-    "per_class": Parameter(300, int, "SyntheticFER: images per prompted emotion", group="data"),
-    "synth_size": Parameter(112, int, "SyntheticFER: rendered image size in px", group="data"),
+    "seed": Parameter(
+        0, int, "training seed (initial weights, batches, augmentation)", bounds=at_least(0)
+    ),
+    "data_seed": Parameter(
+        0,
+        int,
+        "SyntheticFER: generator seed (the people and images)",
+        group="data",
+        bounds=at_least(0),
+    ),
+    "identities": Parameter(
+        60, int, "SyntheticFER: number of virtual people", group="data", bounds=at_least(1)
+    ),
+    "per_class": Parameter(
+        300, int, "SyntheticFER: images per prompted emotion", group="data", bounds=at_least(1)
+    ),
+    "synth_size": Parameter(
+        112, int, "SyntheticFER: rendered image size in px", group="data", bounds=Bounds(16, 1024)
+    ),
     "identity_bias": Parameter(
-        1.0, (int, float), "SyntheticFER: resting-face bias (0 disables)", group="data"
+        1.0,
+        (int, float),
+        "SyntheticFER: resting-face bias (0 disables)",
+        group="data",
+        bounds=at_least(0),
     ),
     "method": Parameter("baseline", str, "baseline | caf | avce | elim"),
     "backbone": Parameter("small_cnn", str, "small_cnn | alexnet | resnet18 | se_resnext50_32x4d"),
-    "width": Parameter(1, int, "small_cnn channel multiplier (2 doubles every layer)"),
+    "width": Parameter(
+        1, int, "small_cnn channel multiplier (2 doubles every layer)", bounds=at_least(1)
+    ),
     "head": Parameter("bottleneck", str, "bottleneck | alexnet_fc"),
-    "dropout": Parameter(0.5, (int, float), "head dropout probability"),
+    "dropout": Parameter(0.5, (int, float), "head dropout probability", bounds=PROBABILITY),
     "pretrained": Parameter(
         False, (bool, str), "False, True (ImageNet from the torch cache) or a local weights file"
     ),
     "sup_loss": Parameter("ccc_pcc", str, "ccc_pcc (MSE + PCC + CCC terms) | mse"),
-    "epochs": Parameter(45, int, "passes over the training split"),
-    "batch_size": Parameter(64, int, "training batch size"),
-    "eval_batch_size": Parameter(256, int, "evaluation batch size (metrics are global anyway)"),
-    "lr": Parameter(1e-3, (int, float), "learning rate (every optimizer of the method)"),
-    "betas": Parameter([0.5, 0.99], list, "Adam betas"),
-    "milestones": Parameter([500, 750], list, "iterations at which the LR is multiplied by gamma"),
-    "gamma": Parameter(0.5, (int, float), "LR decay factor at each milestone"),
+    "epochs": Parameter(45, int, "passes over the training split", bounds=at_least(1)),
+    "batch_size": Parameter(64, int, "training batch size", bounds=at_least(1)),
+    "eval_batch_size": Parameter(
+        256, int, "evaluation batch size (metrics are global anyway)", bounds=at_least(1)
+    ),
+    "lr": Parameter(
+        1e-3, (int, float), "learning rate (every optimizer of the method)", bounds=POSITIVE
+    ),
+    "betas": Parameter([0.5, 0.99], list, "Adam betas", bounds=PROBABILITY),
+    "milestones": Parameter(
+        [500, 750], list, "iterations at which the LR is multiplied by gamma", bounds=at_least(0)
+    ),
+    "gamma": Parameter(0.5, (int, float), "LR decay factor at each milestone", bounds=POSITIVE),
     "early_stopping": Parameter(
-        0, int, "stop after this many epochs without a better val CCC (0: off)"
+        0, int, "stop after this many epochs without a better val CCC (0: off)", bounds=at_least(0)
     ),
     "device": Parameter("auto", str, "auto | cpu | cuda | mps"),
     "amp": Parameter(True, bool, "mixed precision and channels-last on CUDA (ignored on CPU)"),
     "wandb": Parameter(False, bool, "log to Weights & Biases (offline unless WANDB_MODE says)"),
-    "num_workers": Parameter(0, int, "DataLoader workers (0: the tensor store is fast enough)"),
+    "num_workers": Parameter(
+        0, int, "DataLoader workers (0: the tensor store is fast enough)", bounds=at_least(0)
+    ),
     # --- train-time augmentation (ferlib/data/augment.py; README "Robustness"), all off by
     # default; the measured effect of each is in the README's robustness section ---
     "aug_greyscale_p": Parameter(
-        0.0, (int, float), "augmentation: probability of greyscale per image (0: off)"
+        0.0,
+        (int, float),
+        "augmentation: probability of greyscale per image (0: off)",
+        bounds=Bounds(0, 1),
     ),
     "aug_jitter": Parameter(
         0.0,
         (int, float),
         "augmentation: brightness, contrast, saturation ×U(1-s, 1+s) per image (0: off)",
+        bounds=Bounds(0, 1),
     ),
     "aug_blur_p": Parameter(
-        0.0, (int, float), "augmentation: probability of a blur, sigma 1-3 % of the side"
+        0.0,
+        (int, float),
+        "augmentation: probability of a blur, sigma 1-3 % of the side",
+        bounds=Bounds(0, 1),
     ),
     "aug_jpeg_p": Parameter(
-        0.0, (int, float), "augmentation: probability of JPEG at quality 10-50"
+        0.0,
+        (int, float),
+        "augmentation: probability of JPEG at quality 10-50",
+        bounds=Bounds(0, 1),
     ),
     "aug_downscale_p": Parameter(
-        0.0, (int, float), "augmentation: probability of a downscale to 1/4-1/2 and back"
+        0.0,
+        (int, float),
+        "augmentation: probability of a downscale to 1/4-1/2 and back",
+        bounds=Bounds(0, 1),
     ),
     "aug_rotate": Parameter(
-        0.0, (int, float), "augmentation: rotation by ±U(0, this many degrees) (0: off)"
+        0.0,
+        (int, float),
+        "augmentation: rotation by ±U(0, this many degrees) (0: off)",
+        bounds=Bounds(0, 180),
     ),
     "aug_occlusion_p": Parameter(
-        0.0, (int, float), "augmentation: probability of a black square of 20-40 % of the side"
+        0.0,
+        (int, float),
+        "augmentation: probability of a black square of 20-40 % of the side",
+        bounds=Bounds(0, 1),
     ),
     # --- CAF (ferlib/methods/caf.py; docs/methods/caf.md) ---
     "caf_grouping": Parameter(
@@ -117,16 +200,32 @@ PARAMETERS: dict[str, Parameter] = {
         False, bool, "CAF: every caf flag at the authors' code value", group="method"
     ),
     "caf_aknn_c": Parameter(
-        0.7, (int, float), "CAF AKNN confidence c (FER-Zoo used 1.2)", group="method"
+        0.7,
+        (int, float),
+        "CAF AKNN confidence c (FER-Zoo used 1.2)",
+        group="method",
+        bounds=POSITIVE,
     ),
     "caf_rho": Parameter(
-        1e-6, (int, float), "CAF augmented-Lagrangian rho of the critic", group="method"
+        1e-6,
+        (int, float),
+        "CAF augmented-Lagrangian rho of the critic",
+        group="method",
+        bounds=at_least(0),
     ),
     "caf_adv_weight": Parameter(
-        0.1, (int, float), "CAF weight of the adversarial trunk step", group="method"
+        0.1,
+        (int, float),
+        "CAF weight of the adversarial trunk step",
+        group="method",
+        bounds=at_least(0),
     ),
     "caf_betas": Parameter(
-        [0.5, 0.9], list, "CAF Adam betas of trunk, regressor and critic", group="method"
+        [0.5, 0.9],
+        list,
+        "CAF Adam betas of trunk, regressor and critic",
+        group="method",
+        bounds=PROBABILITY,
     ),
     # --- AVCE (ferlib/methods/avce.py; docs/methods/avce.md) ---
     "avce_critic": Parameter(
@@ -145,56 +244,112 @@ PARAMETERS: dict[str, Parameter] = {
         False, bool, "AVCE: every avce flag at the authors' code value", group="method"
     ),
     "avce_alpha": Parameter(
-        0.5, (int, float), "AVCE RPC weight alpha of the negative term", group="method"
+        0.5,
+        (int, float),
+        "AVCE RPC weight alpha of the negative term",
+        group="method",
+        bounds=at_least(0),
     ),
     "avce_beta": Parameter(
-        0.005, (int, float), "AVCE RPC weight beta (positive penalty)", group="method"
+        0.005,
+        (int, float),
+        "AVCE RPC weight beta (positive penalty)",
+        group="method",
+        bounds=at_least(0),
     ),
     "avce_gamma": Parameter(
-        0.5, (int, float), "AVCE RPC weight gamma (negative penalty)", group="method"
+        0.5,
+        (int, float),
+        "AVCE RPC weight gamma (negative penalty)",
+        group="method",
+        bounds=at_least(0),
     ),
     "avce_lambda": Parameter(
-        0.0256, (int, float), "AVCE weight of the RPC objective", group="method"
+        0.0256, (int, float), "AVCE weight of the RPC objective", group="method", bounds=at_least(0)
     ),
     "avce_w_int": Parameter(
-        0.8, (int, float), "AVCE weight of the critic's intensity term", group="method"
+        0.8,
+        (int, float),
+        "AVCE weight of the critic's intensity term",
+        group="method",
+        bounds=Bounds(0, 1),
     ),
     "avce_margin": Parameter(
-        1.0, (int, float), "AVCE step-B margin on the squared view distance", group="method"
+        1.0,
+        (int, float),
+        "AVCE step-B margin on the squared view distance",
+        group="method",
+        bounds=at_least(0),
     ),
     "avce_hold": Parameter(
-        0.01, (int, float), "AVCE step-B weight of the hold term", group="method"
+        0.01,
+        (int, float),
+        "AVCE step-B weight of the hold term",
+        group="method",
+        bounds=at_least(0),
     ),
     "avce_betas": Parameter(
-        [0.5, 0.9], list, "AVCE Adam betas of trunk and regressor", group="method"
+        [0.5, 0.9],
+        list,
+        "AVCE Adam betas of trunk and regressor",
+        group="method",
+        bounds=PROBABILITY,
     ),
     "avce_view_lr": Parameter(
-        0.01, (int, float), "AVCE SGD lr of view head H and embedding V", group="method"
+        0.01,
+        (int, float),
+        "AVCE SGD lr of view head H and embedding V",
+        group="method",
+        bounds=POSITIVE,
     ),
     "avce_view_momentum": Parameter(
-        0.9, (int, float), "AVCE SGD momentum of H and V", group="method"
+        0.9, (int, float), "AVCE SGD momentum of H and V", group="method", bounds=PROBABILITY
     ),
     # --- ELIM (ferlib/methods/elim.py; docs/methods/elim.md) ---
     "elim_p": Parameter(
-        8, int, "ELIM: identities per P×K batch; K = batch_size / elim_p", group="method"
+        8,
+        int,
+        "ELIM: identities per P×K batch; K = batch_size / elim_p",
+        group="method",
+        bounds=at_least(1),
     ),
     "elim_ids_per_step": Parameter(
-        5, int, "ELIM: identities per OT step: a reference + targets", group="method"
+        5,
+        int,
+        "ELIM: identities per OT step: a reference + targets",
+        group="method",
+        bounds=at_least(2),
     ),
     "elim_weight": Parameter(
-        0.5, (int, float), "ELIM: c_elim, weight of the ELIM loss", group="method"
+        0.5,
+        (int, float),
+        "ELIM: c_elim, weight of the ELIM loss",
+        group="method",
+        bounds=at_least(0),
     ),
     "elim_warmup_start": Parameter(
-        5, int, "ELIM: W1, first iteration with an ELIM step", group="method"
+        5, int, "ELIM: W1, first iteration with an ELIM step", group="method", bounds=at_least(0)
     ),
     "elim_warmup_end": Parameter(
-        50, int, "ELIM: W2, the ELIM weight is t/W2 before it, then 1", group="method"
+        50,
+        int,
+        "ELIM: W2, the ELIM weight is t/W2 before it, then 1",
+        group="method",
+        bounds=at_least(1),
     ),
     "elim_reg": Parameter(
-        0.2, (int, float), "ELIM: Sinkhorn entropic strength reg = 1/λ", group="method"
+        0.2,
+        (int, float),
+        "ELIM: Sinkhorn entropic strength reg = 1/λ",
+        group="method",
+        bounds=POSITIVE,
     ),
     "elim_head_lr_scale": Parameter(
-        0.2, (int, float), "ELIM: VA head lr as a multiple of lr", group="method"
+        0.2,
+        (int, float),
+        "ELIM: VA head lr as a multiple of lr",
+        group="method",
+        bounds=at_least(0),
     ),
     "elim_sampler": Parameter(
         "pk", str, "ELIM: pk (P identities × K images) | random (code)", group="method"
@@ -203,7 +358,7 @@ PARAMETERS: dict[str, Parameter] = {
         "balanced", str, "ELIM: balanced OT marginals | code", group="method"
     ),
     "elim_sinkhorn_iters": Parameter(
-        200, int, "ELIM: Sinkhorn iterations (code: 5)", group="method"
+        200, int, "ELIM: Sinkhorn iterations (code: 5)", group="method", bounds=at_least(1)
     ),
     "elim_shift_mode": Parameter(
         "per_sample",
@@ -222,8 +377,15 @@ PARAMETERS: dict[str, Parameter] = {
         list,
         "training seeds the evaluation compares (missing ones are trained)",
         group="course",
+        bounds=at_least(0),
     ),
-    "n_boot": Parameter(1000, int, "bootstrap resamples for confidence intervals", group="course"),
+    "n_boot": Parameter(
+        1000,
+        int,
+        "bootstrap resamples for confidence intervals",
+        group="course",
+        bounds=at_least(1),
+    ),
 }
 
 
@@ -261,19 +423,77 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in (repo_root() / "params").glob("*.yaml"))
 
 
+_TYPE_NAMES = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    type(None): "null",
+}
+
+
+def _expected(kinds: tuple[type, ...]) -> str:
+    """``(int, float)`` -> "a number"; ``(str, NoneType)`` -> "a string or null"."""
+    names = [_TYPE_NAMES.get(k, k.__name__) for k in kinds if not (k is int and float in kinds)]
+    return " or ".join(names)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_value(key: str, value: Any, source: str = "parameters") -> None:
+    """Raise a one-line ``ParameterError`` unless ``value`` has ``key``'s type and range."""
+    par = PARAMETERS[key]
+    kinds = par.kind if isinstance(par.kind, tuple) else (par.kind,)
+    # bool is an int subclass: True must not pass as an image size
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ParameterError(f"{source}: {key}={value!r} should be {_expected(kinds)} ({par.help})")
+    if par.bounds is None:
+        return
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not _is_number(item):
+            if isinstance(value, list):
+                raise ParameterError(f"{source}: {key}={value!r} should be a list of numbers")
+            continue  # a non-numeric member of a union (pretrained's path)
+        if item not in par.bounds:
+            what = "each item of " if isinstance(value, list) else ""
+            raise ParameterError(
+                f"{source}: {key}={value!r}: {what}{key} must be {par.bounds} ({par.help})"
+            )
+
+
 def validate(params: dict[str, Any], source: str = "parameters") -> dict[str, Any]:
-    """Check every key is registered and every value has the registered type."""
+    """Check every key is registered and every value has the registered type and range."""
     for key, value in params.items():
         if key not in PARAMETERS:
             raise ParameterError(
                 f"{source}: unknown parameter {key!r}; valid: {', '.join(sorted(PARAMETERS))}"
             )
-        kinds = PARAMETERS[key].kind
-        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-        # bool is an int subclass: True must not pass as an image size
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise ParameterError(f"{source}: {key}={value!r} should be {PARAMETERS[key].help}")
+        check_value(key, value, source)
     return params
+
+
+def check_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Checks across parameters: the backbone must accept ``image_size``."""
+    from .models.backbones import MIN_IMAGE_SIZE
+
+    smallest = MIN_IMAGE_SIZE.get(config.get("backbone", ""))
+    if smallest is not None and config.get("image_size", smallest) < smallest:
+        raise ParameterError(
+            f"image_size={config['image_size']} is too small for backbone "
+            f"{config['backbone']!r}: it needs at least {smallest} px"
+        )
+    return config
+
+
+def _yaml_problem(err: yaml.YAMLError) -> tuple[int | None, str]:
+    """The line (0-based) where the faulty construct starts and the parser's one-line reason."""
+    mark = getattr(err, "context_mark", None) or getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return (mark.line if mark is not None else None), problem
 
 
 def load_profile(profile: str | Path) -> dict[str, Any]:
@@ -284,7 +504,15 @@ def load_profile(profile: str | Path) -> dict[str, Any]:
             f"no params profile {str(profile)!r} ({path}); available: "
             f"{', '.join(available_profiles())}"
         )
-    data = yaml.safe_load(path.read_text()) or {}
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        line, problem = _yaml_problem(err)
+        where = ""
+        if line is not None and line < len(text.splitlines()):
+            where = f" at line {line + 1} ({text.splitlines()[line].strip()!r})"
+        raise ParameterError(f"{path}: not valid YAML{where}: {problem}") from err
     if not isinstance(data, dict):
         raise ParameterError(f"{path}: a params profile is a mapping of name: value")
     return validate(data, str(path))
@@ -297,7 +525,12 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         if "=" not in item:
             raise ParameterError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw)
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ParameterError(
+                f"--set {key.strip()}: {raw!r} is not valid YAML ({_yaml_problem(err)[1]})"
+            ) from err
     return validate(out, "--set")
 
 
@@ -340,6 +573,7 @@ def resolve_config(
     if profile is not None:
         config.update(load_profile(profile))
     config.update(validate(dict(overrides or {}), "overrides"))
+    check_config(config)
     # notebook-only settings (which methods to compare, bootstrap size) and other methods'
     # settings never enter a run's configuration, so they cannot change its identity (its hash)
     own = f"{config['method']}_"

@@ -53,3 +53,25 @@ def display_path(path: str | os.PathLike[str]) -> str:
     p = Path(path).resolve()
     rel = os.path.relpath(p, repo_root())
     return rel if rel.count("..") <= 2 else str(p)
+
+
+class NotWritableError(ValueError):
+    """A folder FER-Zoo must write into cannot be written; the message names it and why."""
+
+
+def check_writable_dir(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """``path`` if it is (or can be created as) a writable folder; else ``NotWritableError``
+    naming the path and the reason. Called before any training starts, so a run never fails
+    after an hour on a folder it could not write to."""
+    target = Path(path).expanduser()
+    probe = target
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "" if probe == target else f" (in the way of {target})"
+        raise NotWritableError(f"{what} {probe} is a file, not a folder{where}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise NotWritableError(f"{what} {target}: {probe} is not writable (permission denied)")
+    return target

@@ -138,26 +138,60 @@ def test_generic_csv(tiny_synth, tmp_path):
     for i, f in enumerate(files):
         lines.append(f"{f.relative_to(base).as_posix()},{(i % 5) / 5 - 0.4},0.1,p{i % 3}")
     lines.append("missing/file.png,0.1,0.1,p0")
-    lines.append(f"{files[0].relative_to(base).as_posix()},-2,-2,p0")  # duplicate row
+    lines.append(f"{files[0].relative_to(base).as_posix()},-2,-2,p0")  # conflicting labels
+    lines.append(lines[2])  # the same row again: a plain duplicate
     (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
     data = load_va_csv(tmp_path / "labels.csv", image_root=base)
-    assert len(data) == 12
+    assert len(data) == 11  # the image with conflicting rows is dropped: which row is right?
     assert data.report.issues["missing_image"] == ["missing/file.png"]
     assert data.report.count("duplicate_row") == 1
+    first = files[0].relative_to(base).as_posix()
+    assert data.report.issues["conflicting_labels"] == [first, first]
+    assert first not in set(data.frame["key"])
     assert data.frame["expression"].isna().all()
+    assert data.report.identities == "3 people, from the identity column"
     # identities kept whole within one split
     assert data.frame.groupby("identity")["split"].nunique().max() == 1
 
 
-def test_generic_csv_identity_defaults_to_first_folder(tiny_synth, tmp_path):
+def test_generic_csv_never_takes_emotion_folders_for_people(tiny_synth, tmp_path):
     base = tiny_synth / "DiffusionEmotion_S" / "cropped"
     rows = [f"{p.relative_to(base).as_posix()},0.1,0.2" for p in sorted(base.rglob("*.png"))]
     (tmp_path / "va.csv").write_text("path,valence,arousal\n" + "\n".join(rows) + "\n")
-    data = load_va_csv(tmp_path / "va.csv", image_root=base)
-    assert set(data.frame["identity"]) == set(pd.Series([r.split("/")[0] for r in rows]))
+    with pytest.warns(UserWarning, match="identities not inferred: .*emotion names"):
+        data = load_va_csv(tmp_path / "va.csv", image_root=base)
+    assert data.frame["identity"].isna().all()
+    assert data.report.identities.startswith("none (the first folders of the paths are emotion")
+    assert set(data.frame["split"]) == {"train", "val", "test"}
     (tmp_path / "bad.csv").write_text("file,valence,arousal\n")
     with pytest.raises(ColumnError, match=r"bad\.csv.*'path'"):
         load_va_csv(tmp_path / "bad.csv")
+
+
+def test_generic_csv_identity_is_the_first_folder_when_it_names_people(tiny_synth, tmp_path):
+    base = tiny_synth / "DiffusionEmotion_S" / "cropped"
+    files = sorted(base.rglob("*.png"))
+    rows = [f"{f.resolve()},0.1,0.2" for f in files]  # absolute paths name no folder
+    people = [f"subject{i % 4}/{f.name}" for i, f in enumerate(files)]
+    for rel, f in zip(people, files, strict=True):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        shutil.copy(f, tmp_path / rel)
+    (tmp_path / "va.csv").write_text(
+        "path,valence,arousal\n" + "\n".join(f"{r},0.1,0.2" for r in people) + "\n"
+    )
+    data = load_va_csv(tmp_path / "va.csv")
+    assert data.frame["identity"].nunique() == 4
+    assert data.report.identities == "4 people, from the first folder of each path (inferred)"
+    (tmp_path / "two.csv").write_text(
+        "path,valence,arousal\n"
+        + "\n".join(f"{r},0.1,0.2" for r in people if r.startswith(("subject0", "subject1")))
+        + "\n"
+    )
+    with pytest.warns(UserWarning, match="too few to split by person"):
+        two = load_va_csv(tmp_path / "two.csv")
+    assert two.frame["identity"].isna().all() and "too few" in two.report.identities
+    (tmp_path / "abs.csv").write_text("path,valence,arousal\n" + "\n".join(rows) + "\n")
+    assert load_va_csv(tmp_path / "abs.csv").report.identities.startswith("none (no identity")
 
 
 def test_identity_comes_from_the_folder_above_the_class_folders(tiny_synth, tmp_path):

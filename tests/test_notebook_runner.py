@@ -47,7 +47,7 @@ def test_one_failure_does_not_stop_the_others(course):
         ("01_broken.ipynb", "failed"),
         ("02_last.ipynb", "ok"),
     ]
-    assert "boom" in results[1].error
+    assert results[1].error == "RuntimeError: boom"  # the notebook's exception, not papermill's
     first = (tmp_path / "out" / "00_first.ipynb").read_text()
     assert "seed is 5" in first
     assert "last 10" in (tmp_path / "out" / "02_last.ipynb").read_text()
@@ -57,6 +57,7 @@ def test_one_failure_does_not_stop_the_others(course):
     assert "| 01_broken.ipynb | 01_broken.ipynb | failed |" in (
         (tmp_path / "out" / "summary.md").read_text()
     )
+    assert "RuntimeError: boom" in (tmp_path / "out" / "summary.md").read_text()
     table = runner.format_status(results)
     assert "01_broken.ipynb  failed" in table and "3 notebooks, 1 failed" in table
 

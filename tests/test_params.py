@@ -113,3 +113,45 @@ def test_every_parameter_has_a_group_and_method_parameters_are_named_for_their_m
     assert "seed" not in DATA_KEYS  # the training seed changes weights, not images
     with pytest.raises(ValueError, match="unknown parameter group"):
         keys_in("model")
+
+
+def test_every_numeric_parameter_has_a_range_and_defaults_lie_in_it():
+    from ferlib.params import check_value
+
+    for key, p in PARAMETERS.items():
+        kinds = p.kind if isinstance(p.kind, tuple) else (p.kind,)
+        numeric = (int in kinds or float in kinds) and bool not in kinds
+        numeric_list = isinstance(p.default, list) and all(
+            isinstance(v, (int, float)) for v in p.default
+        )
+        assert (p.bounds is not None) == (numeric or numeric_list), key
+        check_value(key, p.default, "defaults")  # raises when a default breaks its own range
+
+
+def test_out_of_range_and_ill_typed_values_name_the_range_or_the_type():
+    from ferlib.params import resolve_config
+
+    for item, message in (
+        ("epochs=0", "epochs must be ≥ 1"),
+        ("batch_size=0", "batch_size must be ≥ 1"),
+        ("lr=0", "lr must be > 0"),
+        ("lr=-0.1", "lr must be > 0"),
+        ("dropout=1.5", r"dropout must be in \[0, 1\)"),
+        ("betas=[0.5, 1.2]", r"each item of betas must be in \[0, 1\)"),
+        ("epochs=ten", "should be an integer"),
+        ("lr=fast", "should be a number"),
+        ("milestones=[a]", "should be a list of numbers"),
+    ):
+        with pytest.raises(ParameterError, match=message):
+            parse_set([item])
+    with pytest.raises(ParameterError, match="too small for backbone 'alexnet'.*63"):
+        resolve_config(None, {"backbone": "alexnet", "image_size": 32})
+
+
+def test_malformed_yaml_names_the_key_and_the_yaml_error(tmp_path):
+    with pytest.raises(ParameterError, match=r"--set lr: '\[0.1' is not valid YAML \(expected"):
+        parse_set(["lr=[0.1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 0\nmilestones: [500, 750\nlr: 0.1\n")
+    with pytest.raises(ParameterError, match=r"not valid YAML at line 2 \('milestones: \[500"):
+        load_profile(bad)

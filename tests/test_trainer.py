@@ -273,11 +273,14 @@ def test_matching_runs_treat_a_relative_data_dir_as_its_absolute_path(tmp_path, 
 
 
 def test_fit_or_load_finds_its_own_run_folder(config, tiny_data, tmp_path, monkeypatch):
+    from ferlib.data.fingerprint import data_fingerprint
     from ferlib.training.trainer import run_dir
 
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
     result = fit_or_load({**config, "epochs": 1}, data=tiny_data, progress=False)
-    assert result.out_dir == run_dir({**config, "epochs": 1})
+    digest = data_fingerprint(tiny_data)["digest"]
+    assert result.out_dir == run_dir({**config, "epochs": 1}, data_digest=digest)
+    assert result.metrics["data"]["digest"] == digest
     assert result.out_dir.is_relative_to(tmp_path.resolve())
     assert (result.out_dir / "metrics.json").is_file()
 
@@ -294,13 +297,14 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
     trained = []
     real_fit = trainer_module.fit_or_load
 
+    anonymous = dataclasses.replace(tiny_data, frame=tiny_data.frame.assign(identity=None))
+
     def counting_fit(recipe, out_dir=None, **kwargs):
         trained.append((recipe["method"], recipe["seed"]))
-        return real_fit(recipe, out_dir, data=tiny_data, **kwargs)
+        return real_fit(recipe, out_dir, data=anonymous, **kwargs)
 
     monkeypatch.setattr(trainer_module, "fit_or_load", counting_fit)
-    fit_or_load(quick, data=tiny_data, progress=False)  # seed 0 exists already
-    anonymous = dataclasses.replace(tiny_data, frame=tiny_data.frame.assign(identity=None))
+    fit_or_load(quick, data=anonymous, progress=False)  # seed 0 exists already
     logged = []
     runs = trainer_module.seed_runs(
         quick, ["baseline", "elim"], [0, 1], data=anonymous, log=logged.append
@@ -309,26 +313,28 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
     assert list(runs) == ["baseline"] and sorted(runs["baseline"]) == [0, 1]
     assert [p.name for p in runs["baseline"].values()] == ["seed0", "seed1"]
     assert logged == [f"elim: left out — elim needs identities and {tiny_data.name} has none"]
-    again = trainer_module.seed_runs(quick, ["baseline"], [0, 1], log=logged.append)
+    again = trainer_module.seed_runs(quick, ["baseline"], [0, 1], anonymous, logged.append)
     assert again == runs and trained == [("baseline", 1)]  # nothing retrained
 
 
 def test_train_runs_in_worker_processes_match_a_run_on_as_many_threads(
     config, tiny_data, tmp_path, monkeypatch
 ):
+    from ferlib.data.fingerprint import data_fingerprint
     from ferlib.training.distributed import weight_digest
     from ferlib.training.trainer import run_dir, train_runs
 
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
     recipes = [{**config, "epochs": 1, "seed": s} for s in (0, 1)]
     train_runs(recipes, workers=2)  # two spawned processes, one thread each
+    digest = data_fingerprint(tiny_data)["digest"]
     for recipe in recipes:
-        assert (run_dir(recipe) / "metrics.json").is_file()
+        assert (run_dir(recipe, data_digest=digest) / "metrics.json").is_file()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         here = train(recipes[1], tmp_path / "here", data=tiny_data, progress=False)
     finally:
         torch.set_num_threads(threads)
-    there, _ = ckpt.load_model(run_dir(recipes[1]) / ckpt.BEST)
+    there, _ = ckpt.load_model(run_dir(recipes[1], data_digest=digest) / ckpt.BEST)
     assert weight_digest(there) == weight_digest(here.model)

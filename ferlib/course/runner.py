@@ -216,6 +216,16 @@ def save_figures(executed: Path, folder: Path) -> list[str]:
     return names
 
 
+def failure_line(err: BaseException) -> str:
+    """The real exception of a failed notebook in one line ("ValueError: lr must be > 0"), not
+    papermill's wrapper (whose own first line reads "PapermillExecutionError:" and no more)."""
+    name, value = getattr(err, "ename", None), getattr(err, "evalue", None)
+    if not name:
+        name, value = type(err).__name__, str(err)
+    lines = [line.strip() for line in str(value or "").splitlines() if line.strip()]
+    return f"{name}: {lines[0] if lines else ''}".strip()[:300]
+
+
 def run_notebooks(
     profile: str = "quick",
     only: list[str] | None = None,
@@ -305,7 +315,7 @@ def run_notebooks(
             )
             status, error = "ok", ""
         except Exception as err:  # one failing notebook must not stop the others
-            status, error = "failed", f"{type(err).__name__}: {err}"[:500]
+            status, error = "failed", failure_line(err)
         seconds = time.perf_counter() - start
         figures = save_figures(target, out_dir / "figures" / Path(step.output).stem)
         results.append(
@@ -349,6 +359,15 @@ def write_summary(
     from ..training.trainer import matching_runs
 
     runs = [run for m in methods for run in matching_runs(config, m)]
+    if runs:  # keep the runs on exactly this data (not those on an edited copy of it)
+        try:
+            from ..data import load_from_config
+            from ..data.fingerprint import data_fingerprint
+
+            digest = data_fingerprint(load_from_config(config))["digest"]
+            runs = [run for m in methods for run in matching_runs(config, m, data_digest=digest)]
+        except Exception:  # the data itself failed (each notebook said why): list by settings
+            pass
     frames = [collect_runs(run) for run in runs]
     summary = summarize_runs(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
     blob = {

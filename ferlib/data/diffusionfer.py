@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..emotions import EMOTIONS
 from .images import is_image_file, png_text
-from .records import COLUMNS, FERData, finalise, require_columns
+from .records import COLUMNS, DuplicateRows, FERData, finalise, require_columns
 from .report import DataReport
 
 SHEET = "dataset_sheet.csv"
@@ -81,7 +81,7 @@ def load_diffusionfer(
     require_columns(list(sheet.columns), REQUIRED, sheet_path)
     report.rows = len(sheet)
 
-    rows, matched, prefixes = [], set(), set()
+    rows, prefixes, duplicates = [], set(), DuplicateRows(report)
     for rec in sheet.to_dict("records"):
         rel = rec["subDirectory_filePath"].strip().replace("\\", "/")
         parts = rel.split("/")
@@ -90,10 +90,8 @@ def load_diffusionfer(
         if key not in disk:
             report.add("missing_image", rel)
             continue
-        if key in matched:
-            report.add("duplicate_row", rel)
+        if duplicates.seen(name, rec, rel):
             continue
-        matched.add(key)
         on_disk = f"{root.name}/{variant}/{name}"
         prefix = rel[: -len(name)].rstrip("/")
         if rel != on_disk and prefix not in prefixes:
@@ -108,6 +106,7 @@ def load_diffusionfer(
         prompt = rec.get("prompt") or None
         if prompt is None and read_prompts:
             prompt = _prompt_from_png(disk[key])
+        inferred = None if rec.get("identity") else parts[0] if len(parts) > 2 else None
         rows.append(
             {
                 "path": disk[key],
@@ -117,15 +116,18 @@ def load_diffusionfer(
                 "expression": rec["expression"] if rec["expression"] != "" else None,
                 "prompted": folder if folder in EMOTIONS else None,
                 # the folder above <variant>/<class>/; a bare "<class>/<file>" names no person
-                "identity": rec.get("identity") or (parts[0] if len(parts) > 2 else None),
+                "identity": rec.get("identity") or inferred,
+                "identity_inferred": inferred is not None,
                 "prompt": prompt,
                 "split": rec.get("split") or None,
             }
         )
+    matched = {tuple(name.split("/")) for name in duplicates.first}
     for key in sorted(set(disk) - matched):
         report.add("unlabelled_image", "/".join(key))
+    rows = duplicates.keep(rows)
     report.labelled = len(rows)
-    raw = pd.DataFrame(rows, columns=list(COLUMNS))
+    raw = pd.DataFrame(rows, columns=[*COLUMNS, "identity_inferred"])
     return finalise(raw, report, name=source, root=root)
 
 

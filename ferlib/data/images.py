@@ -44,6 +44,13 @@ def read_rgb(path: str | Path) -> tuple[Image.Image, bool]:
             img.load()
             rgb, converted = to_rgb(img)
             return rgb.copy() if rgb is img else rgb, converted
+    except Image.DecompressionBombError as err:
+        # Pillow refuses images far above MAX_IMAGE_PIXELS (a zip-bomb guard): one bad input,
+        # reported like any undecodable file, never a crash of the whole batch
+        raise CorruptImageError(
+            f"{path}: image too large to decode safely ({err}); shrink it, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+        ) from err
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         raise CorruptImageError(f"{path}: cannot decode image ({err})") from err
 
@@ -60,6 +67,6 @@ def png_text(path: str | Path, key: str = "parameters") -> str | None:
     try:
         with Image.open(path) as img:
             value = img.info.get(key)  # text chunks before the pixels; no decode needed
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
     return value if isinstance(value, str) else None

@@ -8,7 +8,8 @@ usable, labelled samples; the report says what happened to everything else.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 import torch
 
 from ..emotions import EMOTIONS
-from .report import DataReport
+from .report import DataReport, va_scale_cause
 from .splits import SPLITS, assign_splits
 
 COLUMNS = (
@@ -116,6 +117,115 @@ def require_columns(columns: list[str], required: tuple[str, ...], source: Path)
             raise ColumnError(f"{source}: missing required column {name!r}{hint}")
 
 
+LABEL_FIELDS = ("valence", "arousal", "expression", "identity", "split")
+"""What two sheet rows for one image must agree on to be a plain duplicate."""
+
+EMOTION_WORDS = frozenset(
+    {*EMOTIONS, "happiness", "sadness", "anger", "surprised", "fearful", "disgusted", "contempt"}
+)
+"""Folder names that name an emotion, never a person (identity inference refuses them)."""
+
+MIN_INFERRED_IDENTITIES = 3
+"""Fewer inferred people than this cannot fill train, val and test with whole people."""
+
+
+def _label_values(rec: dict) -> tuple:
+    values = []
+    for name in LABEL_FIELDS:
+        text = str(rec.get(name) or "").strip()
+        try:
+            values.append(float(text) if name in ("valence", "arousal") else text)
+        except ValueError:
+            values.append(text)
+    return tuple(values)
+
+
+@dataclass
+class DuplicateRows:
+    """Second and later sheet rows for one image. Identical labels: a duplicate (the first row
+    is kept). Different labels: a conflict, and every row of that image is dropped, because which
+    one is right cannot be known; both cases are reported."""
+
+    report: DataReport
+    first: dict[str, tuple[tuple, str]] = field(default_factory=dict)
+    conflicts: set[str] = field(default_factory=set)
+
+    def seen(self, key: str, rec: dict, name: str) -> bool:
+        """True (and the row reported) when ``key`` came before; else remember ``rec``."""
+        labels = _label_values(rec)
+        if key not in self.first:
+            self.first[key] = (labels, name)
+            return False
+        if labels == self.first[key][0]:
+            self.report.add("duplicate_row", name)
+        else:
+            if key not in self.conflicts:
+                self.conflicts.add(key)
+                self.report.add("conflicting_labels", self.first[key][1])
+            self.report.add("conflicting_labels", name)
+        return True
+
+    def keep(self, rows: list[dict], key: str = "key") -> list[dict]:
+        """``rows`` without the images whose rows conflict."""
+        return [r for r in rows if r[key] not in self.conflicts]
+
+
+def _derive_identities(frame: pd.DataFrame, report: DataReport) -> pd.Series:
+    """The identity column after the inference rules; says in ``report.identities`` how.
+
+    Identities guessed from folders (rows where ``identity_inferred``) are refused when the
+    folders are emotion names or too few to split by person: a split by emotion folder would put
+    all of one emotion into the test set. Two or more refused folders print a warning.
+    """
+    ident = frame["identity"].where(frame["identity"].astype(str).str.strip() != "")
+    inferred = (
+        frame["identity_inferred"].fillna(False).astype(bool)
+        if "identity_inferred" in frame
+        else pd.Series(False, index=frame.index)
+    )
+    guessed = sorted(set(ident[inferred].dropna().astype(str)))
+    refused = ""
+    if guessed:
+        emotional = [g for g in guessed if g.strip().lower() in EMOTION_WORDS]
+        if emotional:
+            refused = (
+                f"the first folders of the paths are emotion names ({', '.join(emotional[:4])}), "
+                "not people"
+            )
+        elif len(guessed) == 1:
+            refused = f"every path starts with the same folder {guessed[0]!r}"
+        elif len(guessed) < MIN_INFERRED_IDENTITIES:
+            refused = (
+                f"the paths' first folders ({', '.join(guessed)}) are too few to split by person"
+            )
+        if refused:
+            ident = ident.where(~inferred)
+            if len(guessed) > 1:
+                warnings.warn(
+                    f"{report.source}: identities not inferred: {refused}; splitting without "
+                    "identities (add an identity column to split by person)",
+                    stacklevel=3,
+                )
+    people = ident.nunique(dropna=True)
+    if people < 2:  # a single identity is none: splits fall back to file names
+        why = refused or (
+            "the identity column names one person" if people == 1 else "no identity column"
+        )
+        report.identities = f"none ({why}); splits stratified by emotion"
+        return pd.Series(None, index=frame.index, dtype=object)
+    from_folders = bool((inferred & ident.notna()).any())
+    from_column = bool((~inferred & ident.notna()).any())
+    how = (
+        "the identity column, else the first folder of the path"
+        if from_folders and from_column
+        else "the first folder of each path (inferred)"
+        if from_folders
+        else "the identity column"
+    )
+    report.identities = f"{people} people, from {how}"
+    return ident
+
+
 def finalise(
     raw: pd.DataFrame, report: DataReport, name: str, root: Path, fractions=(0.7, 0.15, 0.15)
 ) -> FERData:
@@ -129,6 +239,8 @@ def finalise(
     bad_va = ~(frame["valence"].between(-1, 1) & frame["arousal"].between(-1, 1))
     for key in frame.loc[bad_va, "key"]:
         report.add("invalid_va", key)
+    if bad_va.any():
+        report.causes["invalid_va"] = va_scale_cause(raw)
     frame = frame[~bad_va]
 
     expr = pd.to_numeric(frame["expression"], errors="coerce")
@@ -146,11 +258,7 @@ def finalise(
     for key in frame.loc[differs, "key"]:
         report.add("folder_differs_from_expression", key)
 
-    # a dataset that resolves to a single identity has none (its splits fall back to file names)
-    ident = frame["identity"].where(frame["identity"].astype(str).str.strip() != "")
-    if ident.nunique(dropna=True) < 2:
-        ident = pd.Series(None, index=frame.index, dtype=object)
-    frame["identity"] = ident
+    frame["identity"] = _derive_identities(frame, report)
 
     given = frame["split"] if "split" in frame else pd.Series(np.nan, index=frame.index)
     if given.notna().all() and given.isin(SPLITS).all() and len(frame):

@@ -52,7 +52,11 @@ def stratified_split(
 ) -> pd.Series:
     """Split label per row, stratified by ``strata``, ordered by a hash of the file name."""
     out = pd.Series(index=names.index, dtype=object)
-    groups = strata.fillna("?").astype(str) if strata is not None else pd.Series("all", names.index)
+    groups = (
+        strata.astype(object).fillna("?").astype(str)
+        if strata is not None
+        else pd.Series("all", names.index)
+    )
     for _, idx in names.groupby(groups).groups.items():
         ordered = sorted(idx, key=lambda i: stable_hash(str(names[i])))
         out[ordered] = _cut(len(ordered), fractions)

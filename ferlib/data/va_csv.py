@@ -10,7 +10,9 @@ Prepare your copy once into this format (FER-Zoo never rescales labels during tr
   drop invalid markers (AffectNet: -2); rows outside [-1, 1] are dropped and reported.
 - ``expression`` (optional): 0 neutral, 1 happy, 2 sad, 3 surprise, 4 fear, 5 disgust, 6 angry.
 - ``identity`` (optional): person id. Without it, the first folder of ``path`` is the identity
-  (one folder per video or subject, as Aff-Wild2 and AFEW-VA are usually laid out).
+  (one folder per video or subject, as Aff-Wild2 and AFEW-VA are usually laid out), unless those
+  folders are emotion names or fewer than three: then there are none, with a warning. The data
+  report says which.
 - ``split`` (optional): train/val/test; otherwise the rule in ``ferlib.data.splits`` applies.
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from .images import is_image_file
-from .records import COLUMNS, FERData, finalise, require_columns
+from .records import COLUMNS, DuplicateRows, FERData, finalise, require_columns
 from .report import DataReport
 
 REQUIRED = ("path", "valence", "arousal")
@@ -46,21 +48,20 @@ def load_va_csv(
     require_columns(list(table.columns), REQUIRED, csv_path)
     report = DataReport(source=source, root=str(root))
     report.rows = len(table)
-    rows, seen = [], set()
+    rows, duplicates = [], DuplicateRows(report)
     for rec in table.to_dict("records"):
         rel = rec["path"].strip().replace("\\", "/")
         path = Path(rel) if Path(rel).is_absolute() else root / rel
-        if rel in seen:
-            report.add("duplicate_row", rel)
-            continue
         if not path.is_file():
             report.add("missing_image", rel)
             continue
         if not is_image_file(path):
             report.add("not_an_image", rel)
             continue
-        seen.add(rel)
+        if duplicates.seen(rel, rec, rel):
+            continue
         parts = Path(rel).parts
+        folder = parts[0] if len(parts) > 1 and not Path(rel).is_absolute() else None
         rows.append(
             {
                 "path": path,
@@ -69,11 +70,13 @@ def load_va_csv(
                 "arousal": rec["arousal"],
                 "expression": rec.get("expression") or None,
                 "prompted": None,
-                "identity": rec.get("identity") or (parts[0] if len(parts) > 1 else None),
+                "identity": rec.get("identity") or folder,
+                "identity_inferred": not rec.get("identity") and folder is not None,
                 "prompt": rec.get("prompt") or None,
                 "split": rec.get("split") or None,
             }
         )
+    rows = duplicates.keep(rows)
     report.images_found = report.labelled = len(rows)
-    raw = pd.DataFrame(rows, columns=list(COLUMNS))
+    raw = pd.DataFrame(rows, columns=[*COLUMNS, "identity_inferred"])
     return finalise(raw, report, name=source, root=root)

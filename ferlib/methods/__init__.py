@@ -14,11 +14,15 @@ from .elim import ELIM
 METHODS: dict[str, type[Method]] = {"baseline": Baseline, "caf": CAF, "avce": AVCE, "elim": ELIM}
 
 
-def build_method(config: dict[str, Any]) -> Method:
-    name = config["method"]
+def check_method(name: str) -> None:
+    """A one-line ValueError listing the methods when ``name`` is none of them."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-    return METHODS[name](config)
+
+
+def build_method(config: dict[str, Any]) -> Method:
+    check_method(config["method"])
+    return METHODS[config["method"]](config)
 
 
 def cannot_train(method: str, data: FERData) -> str:
@@ -36,6 +40,7 @@ __all__ = [
     "Method",
     "NonFiniteLossError",
     "build_method",
+    "check_method",
     "cannot_train",
     "unwrap",
 ]

@@ -16,6 +16,14 @@ from ..params import check_choice
 from .weights import load_trunk_weights
 
 BACKBONES: tuple[str, ...] = ("small_cnn", "alexnet", "resnet18", "se_resnext50_32x4d")
+MIN_IMAGE_SIZE: dict[str, int] = {
+    "small_cnn": 15,
+    "alexnet": 63,
+    "resnet18": 1,
+    "se_resnext50_32x4d": 3,
+}
+"""The smallest input (px) each trunk runs on: below it a convolution or pooling window is larger
+than its input (measured; tests/test_faults.py checks small_cnn and alexnet at the edge)."""
 
 
 class SmallCNN(nn.Sequential):

@@ -29,11 +29,12 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write_text
 from ..data import FERData, load_from_config, make_loader
 from ..data.augment import identity_config
+from ..data.fingerprint import data_fingerprint, describe_difference
 from ..evaluation.metrics import zero_label_share
 from ..evaluation.outputs import evaluate, to_model_input
 from ..methods import Method, NonFiniteLossError, build_method, cannot_train, unwrap
 from ..params import DATA_KEYS, PARAMETERS, resolve_config
-from ..paths import outputs_home, resolve
+from ..paths import check_writable_dir, data_home, display_path, outputs_home, resolve
 from . import checkpoint as ckpt
 from .device import describe_device, select_device, use_channels_last
 from .distributed import (
@@ -44,6 +45,7 @@ from .distributed import (
     shutdown,
     weight_digest,
 )
+from .runlock import RunLock
 from .seeding import rng_state, seed_everything, set_rng_state
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -92,7 +94,9 @@ class Trainer:
         callbacks: list[EpochCallback] | None = None,
     ):
         self.config = dict(config)
-        self.out_dir = Path(out_dir)
+        self.out_dir = check_writable_dir(out_dir)  # before any data loads or training starts
+        if data is None:
+            check_writable_dir(data_home(), "data folder (generated data and tensor store)")
         self.device = select_device(self.config["device"])
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
@@ -104,6 +108,8 @@ class Trainer:
         seed_everything(self.config["seed"])
         self.method: Method = build_method(self.config)  # bad names fail before data loads
         self.data = data if data is not None else load_from_config(self.config)
+        self.data.report.check_drops()  # most rows dropped: stop, naming the likely cause
+        self.fingerprint = data_fingerprint(self.data)
         self.method.to(self.device, channels_last=self.channels_last)
         self.method.use_amp = self.fast_cuda
         self.method.scaler = torch.amp.GradScaler("cuda", enabled=self.fast_cuda)
@@ -149,6 +155,7 @@ class Trainer:
             "loader_rng": self.loaders["train"].generator.get_state(),
             "history": self.history,
             "best": self.best,
+            "data": self.fingerprint,
         }
 
     def _resume(self) -> None:
@@ -160,6 +167,12 @@ class Trainer:
             raise ValueError(
                 f"{path} was written by a different configuration; use another "
                 "output folder or delete it to start over"
+            )
+        if (state.get("data") or {}).get("digest") != self.fingerprint["digest"]:
+            raise ValueError(
+                f"{path} was trained on other data: "
+                f"{describe_difference(state.get('data'), self.fingerprint)}; use another "
+                "output folder or delete it to train again"
             )
         m = self.method
         for k, module in m.modules().items():
@@ -174,6 +187,15 @@ class Trainer:
         self.loaders["train"].generator.set_state(state["loader_rng"])
         self.history, self.best = list(state["history"]), dict(state["best"])
         self.start_epoch, self.iteration = state["epoch"] + 1, state["iteration"]
+        if self.dist.is_main:
+            epochs = self.config["epochs"]
+            where = display_path(self.out_dir)
+            print(
+                f"{where}: resuming from epoch {self.start_epoch + 1} of {epochs}"
+                if self.start_epoch < epochs
+                else f"{where}: all {epochs} epochs trained already; scoring the best checkpoint",
+                flush=True,
+            )
 
     # --- the loop ------------------------------------------------------------------------
     def _train_epoch(self, epoch: int, bar) -> tuple[dict[str, float], int, float]:
@@ -209,6 +231,17 @@ class Trainer:
         return means, seen, time.perf_counter() - start
 
     def fit(self) -> TrainResult:
+        """Train (or resume) into ``out_dir``, holding its run lock throughout."""
+        lock = RunLock(self.out_dir) if self.dist.is_main else None
+        if lock is not None:
+            lock.acquire()  # a second writer stops here, naming the process that holds it
+        try:
+            return self._fit()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self) -> TrainResult:
         self._resume()
         cfg, wandb_run = self.config, self._wandb()
         patience = cfg["early_stopping"]
@@ -252,6 +285,7 @@ class Trainer:
                             "modules": {"model": self.method.core.state_dict()},
                             "model_config": self.method.core.config,
                             "val_metrics": val,
+                            "data": self.fingerprint,
                         },
                         self.out_dir / ckpt.BEST,
                     )
@@ -289,6 +323,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "final_weight_digests": digests,
             "config": self.config,
+            "data": self.fingerprint,
         }
         if self.dist.is_main:
             atomic_write_text(json.dumps(metrics, indent=1), self.out_dir / "metrics.json")
@@ -312,42 +347,64 @@ class Trainer:
         )
 
 
-def run_dir(config: dict[str, Any], root: str | os.PathLike[str] | None = None) -> Path:
-    """Where a configuration's run lives: ``outputs/runs/<dataset>/<method>/<hash>/seed<k>``.
+def run_dir(
+    config: dict[str, Any],
+    root: str | os.PathLike[str] | None = None,
+    data_digest: str | None = None,
+) -> Path:
+    """Where a run lives: ``outputs/runs/<dataset>/<method>/<hash>/seed<k>``.
 
-    Seeds of one configuration share the ``<hash>`` folder, so results group by it.
+    ``<hash>`` covers the configuration (all but the seed) and, given ``data_digest`` (the
+    ``digest`` of ``data_fingerprint``), the data: seeds of one configuration on one data share a
+    folder, so results group by it, and changed data never lands in an old run's folder.
     """
     rest = {k: v for k, v in config.items() if k != "seed"}
+    if data_digest is not None:
+        rest["data_fingerprint"] = data_digest
     digest = hashlib.sha1(_config_key(rest).encode()).hexdigest()[:10]
     base = Path(root) if root is not None else outputs_home() / "runs"
     return base / config["dataset"] / config["method"] / digest / f"seed{config['seed']}"
 
 
 def train(config: dict[str, Any], out_dir: str | os.PathLike[str], **kwargs) -> TrainResult:
-    """Train (resuming from ``out_dir/last.pt`` when it holds the same configuration)."""
+    """Train (resuming from ``out_dir/last.pt`` when it holds the same configuration and data)."""
     return Trainer(config, out_dir, **kwargs).fit()
 
 
 def fit_or_load(
-    config: dict[str, Any], out_dir: str | os.PathLike[str] | None = None, **kwargs
+    config: dict[str, Any],
+    out_dir: str | os.PathLike[str] | None = None,
+    data: FERData | None = None,
+    **kwargs,
 ) -> TrainResult:
-    """Load the finished run of this exact configuration from ``out_dir`` (default: its own run
-    folder, ``run_dir(config)``), else train it there.
+    """Load the finished run of this exact configuration and data from ``out_dir`` (default: its
+    own run folder, ``run_dir(config, data_digest=…)``), else train it there.
 
     Notebooks call this so that re-running a chapter does not retrain what is already trained.
+    A finished run on other data (edited labels, other files) is never re-used: the default
+    folder differs, and a given ``out_dir`` holding one is refused with what differs.
 
     Taught in ``notebooks/10_baseline.ipynb`` §3.
     """
-    out_dir = Path(out_dir) if out_dir is not None else run_dir(config)
+    data = data if data is not None else load_from_config(config)
+    fingerprint = data_fingerprint(data)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir(config, None, fingerprint["digest"])
     metrics_path = out_dir / "metrics.json"
     if metrics_path.is_file() and (out_dir / ckpt.BEST).is_file():
         metrics = json.loads(metrics_path.read_text())
         if _config_key(metrics.get("config", {})) == _config_key(config):
+            ran_on = metrics.get("data") or {}
+            if ran_on.get("digest") != fingerprint["digest"]:
+                raise ValueError(
+                    f"{out_dir} holds a run of this configuration on other data: "
+                    f"{describe_difference(ran_on, fingerprint)}; use another output folder "
+                    "(or none: the default folder follows the data), or delete it to train again"
+                )
             model, _ = ckpt.load_model(out_dir / ckpt.BEST)
             history = list(csv.DictReader(open(out_dir / "history.csv")))
             history = [{k: float(v) for k, v in row.items()} for row in history]
             return TrainResult(out_dir, model, config, metrics, history, trained=False)
-    return train(config, out_dir, **kwargs)
+    return train(config, out_dir, data=data, **kwargs)
 
 
 def _same_data(key: str, a: Any, b: Any) -> bool:
@@ -357,17 +414,24 @@ def _same_data(key: str, a: Any, b: Any) -> bool:
 
 
 def matching_runs(
-    config: dict[str, Any], method: str, root: str | os.PathLike[str] | None = None
+    config: dict[str, Any],
+    method: str,
+    root: str | os.PathLike[str] | None = None,
+    data_digest: str | None = None,
 ) -> list[Path]:
-    """Finished runs of ``method`` on the same data as ``config`` (every seed and setting).
+    """Finished runs of ``method`` on the same data as ``config`` (every seed and setting), and
+    with ``data_digest`` on exactly that data (``data_fingerprint``'s digest).
 
     The evaluation notebook compares what has been trained; it does not need to know each run's
-    training parameters, only that it saw the same images and splits.
+    training parameters, only that it saw the same images, labels and splits.
     """
     base = Path(root) if root is not None else outputs_home() / "runs"
     found = []
     for metrics in sorted((base / config["dataset"] / method).glob("*/seed*/metrics.json")):
-        run_config = json.loads(metrics.read_text()).get("config", {})
+        blob = json.loads(metrics.read_text())
+        run_config = blob.get("config", {})
+        if data_digest is not None and (blob.get("data") or {}).get("digest") != data_digest:
+            continue
         if all(_same_data(k, run_config.get(k), config.get(k)) for k in DATA_KEYS):
             found.append(metrics.parent)
     return found
@@ -389,6 +453,7 @@ def seed_runs(
     ``{method: {seed: run folder}}`` in the given order.
     """
     shared = {k: v for k, v in config.items() if PARAMETERS[k].group in ("data", "training")}
+    digest = data_fingerprint(data if data is not None else load_from_config(config))["digest"]
     chosen = []
     for method in methods:
         if data is not None and (reason := cannot_train(method, data)):
@@ -399,7 +464,7 @@ def seed_runs(
     def by_seed(method: str) -> dict[int, Path]:
         """The finished runs of ``method`` on this data, by seed (one scan of its folder)."""
         found: dict[int, Path] = {}
-        for run in matching_runs(config, method):
+        for run in matching_runs(config, method, data_digest=digest):
             found.setdefault(int(run.name.removeprefix("seed")), run)
         return found
 
