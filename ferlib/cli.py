@@ -228,8 +228,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .paths import display_path
 
     checkpoint = args.checkpoint or default_checkpoint()
-    which = "the shipped model" if args.checkpoint is None else "checkpoint"
-    print(f"ferlib predict: {which} {display_path(checkpoint)}", file=sys.stderr)
     settings = P.Settings(
         detect=not args.no_detect,
         detector=args.detector,
@@ -240,7 +238,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     annotate_dir = _writable_dir(args.annotate) if args.annotate else None
     out_dir = _writable_dir(args.out) if args.out else None
     on_picture = _annotator(annotate_dir) if annotate_dir else None
-    predictor = P.FacePredictor(checkpoint, settings)
+    predictor = P.FacePredictor(checkpoint, settings)  # a bad checkpoint fails here, in one line
+    which = "the shipped model" if args.checkpoint is None else "checkpoint"
+    print(f"ferlib predict: {which} {display_path(checkpoint)}", file=sys.stderr)
     result = P.Prediction()
     progress = not args.no_progress and sys.stderr.isatty()
     for rows, status in P.iter_predictions(predictor, args.paths, on_picture, progress):

@@ -103,7 +103,7 @@ class Prediction:
         return {"inputs": [asdict(s) for s in self.inputs], "rows": self.rows}
 
 
-# §1 Inputs -------------------------------------------------------------------------------------
+# 1. Inputs -------------------------------------------------------------------------------------
 
 
 def collect_inputs(paths: list[str | os.PathLike[str]]) -> list[tuple[Path, str]]:
@@ -126,7 +126,7 @@ def collect_inputs(paths: list[str | os.PathLike[str]]) -> list[tuple[Path, str]
     return found
 
 
-# §2 One picture ---------------------------------------------------------------------------------
+# 2. One picture ---------------------------------------------------------------------------------
 
 
 class FacePredictor:
@@ -199,7 +199,7 @@ class FacePredictor:
         return rows
 
 
-# §3 Files and the batch ------------------------------------------------------------------------
+# 3. Files and the batch ------------------------------------------------------------------------
 
 OnPicture = Callable[[str, "int | None", np.ndarray, list[dict]], None]
 
@@ -306,7 +306,7 @@ def predict(
     return result
 
 
-# §4 Traces -------------------------------------------------------------------------------------
+# 4. Traces -------------------------------------------------------------------------------------
 
 
 def main_face_trace(rows: list[dict], source: str) -> dict[str, np.ndarray]:

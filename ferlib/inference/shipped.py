@@ -81,7 +81,7 @@ def card_markdown(facts: dict[str, Any]) -> str:
         f"- **Method / trunk**: {c['method']} on a `{c['backbone']}` trunk, "
         f"{c['image_size']} px RGB input, {facts['parameters']:,} parameters.",
         f"- **Data**: DiffusionFER-S (cropped Stable-Diffusion faces, CC0), its development "
-        f"set: {facts['data']}.",
+        f"set: {facts['data']}; data fingerprint `{facts['data_digest']}`.",
         f"- **Recipe**: params profile `{facts['profile']}`: {c['epochs']} epochs, batch "
         f"{c['batch_size']}, Adam lr {c['lr']}, milestones {c['milestones']}, seed {c['seed']}"
         + (f"; augmentation {facts['augmentation']}" if facts.get("augmentation") else "")
@@ -184,6 +184,7 @@ def build_shipped_model(
         "augmentation": {k: v for k, v in result.config.items() if k.startswith("aug_") and v},
         "test_metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
         "data": load_from_config(result.config).summary(),
+        "data_digest": (result.metrics.get("data") or {}).get("digest"),
         "parameters": parameter_count(result.model),
         "size_kib": model_path.stat().st_size / 1024,
         "weight_digest": weight_digest(model_path),
