@@ -202,6 +202,12 @@ PARAMETERS: dict[str, Parameter] = {
     "elim_marginals": Parameter(
         "balanced", str, "ELIM: balanced OT marginals | code", group="method"
     ),
+    "elim_sinkhorn": Parameter(
+        "pot",
+        str,
+        "ELIM: Sinkhorn loop: pot (ends on a row update) | code (authors', ends on a column one)",
+        group="method",
+    ),
     "elim_sinkhorn_iters": Parameter(
         200, int, "ELIM: Sinkhorn iterations (code: 5)", group="method"
     ),
