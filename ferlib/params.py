@@ -113,6 +113,12 @@ PARAMETERS: dict[str, Parameter] = {
         group="method",
     ),
     "caf_margin": Parameter("paper", str, "CAF adaptive margin: paper | code", group="method"),
+    "caf_margin_grad": Parameter(
+        "detached",
+        str,
+        "CAF margin in L_c: detached (a constant, paper) | carried (its MI term's gradient, code)",
+        group="method",
+    ),
     "caf_authors_code": Parameter(
         False, bool, "CAF: every caf flag at the authors' code value", group="method"
     ),
