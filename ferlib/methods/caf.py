@@ -256,6 +256,7 @@ class CAF(Method):
 
     name = "caf"
     choices = {"caf_grouping": GROUPINGS, "caf_margin": MARGINS, "caf_margin_grad": MARGIN_GRADS}
+    # the authors' released code (§3.1, §3.3, §8)
     authors_code = {"caf_grouping": "code", "caf_margin": "code", "caf_margin_grad": "carried"}
 
     def __init__(self, config: dict[str, Any]) -> None:

@@ -129,9 +129,8 @@ def sinkhorn_code(
     once more and P = diag(u) K diag(v), K = exp(−M/reg). POT's rounds are the same but its plan
     ends on the row update, so its rows carry a exactly; here the columns carry b (up to ε).
     With the code's marginals (sums n and m) the two plans then differ in total mass by n/m, and
-    so does the shift (n/m = 2.4 for 12 reference against 5 target samples). No stop test.
-
-    Taught in ``notebooks/13_elim.ipynb`` §4.
+    so does the shift (n/m = 2.4 for 12 reference against 5 target samples). No stop test; with
+    unequal masses u grows by about n/m a round, so the loop is meant for the code's few rounds.
     """
     kernel = torch.exp(-cost / reg)
     u = torch.full_like(a, 1 / len(a))
