@@ -196,6 +196,12 @@ PARAMETERS: dict[str, Parameter] = {
         group="method",
     ),
     "caf_margin": Parameter("paper", str, "CAF adaptive margin: paper | code", group="method"),
+    "caf_margin_grad": Parameter(
+        "detached",
+        str,
+        "CAF margin in L_c: detached (a constant, paper) | carried (its MI term's gradient, code)",
+        group="method",
+    ),
     "caf_authors_code": Parameter(
         False, bool, "CAF: every caf flag at the authors' code value", group="method"
     ),
@@ -356,6 +362,12 @@ PARAMETERS: dict[str, Parameter] = {
     ),
     "elim_marginals": Parameter(
         "balanced", str, "ELIM: balanced OT marginals | code", group="method"
+    ),
+    "elim_sinkhorn": Parameter(
+        "pot",
+        str,
+        "ELIM: Sinkhorn loop: pot (ends on a row update) | code (authors', ends on a column one)",
+        group="method",
     ),
     "elim_sinkhorn_iters": Parameter(
         200, int, "ELIM: Sinkhorn iterations (code: 5)", group="method", bounds=at_least(1)

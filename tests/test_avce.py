@@ -363,6 +363,35 @@ def test_flags_defaults_authors_code_and_validation():
         AVCE.resolve_options({"avce_negatives": "identity"})
 
 
+def test_the_authors_code_switch_changes_critic_negatives_reduction_and_init():
+    """``avce_authors_code``: L_A = L_sup − 1e-4 · Σ J with the code's critic and each sample's
+    own inattentive view as its negative, and H, V from the code's init; by default
+    L_A = L_sup − λ · mean J with the paper's critic and deranged negatives (§3.3–3.4, D2–D5)."""
+    from ferlib.methods.losses import sup_loss
+
+    g = torch.Generator().manual_seed(1)
+    x, y_a, y_n = (torch.rand(6, 2, generator=g) - 0.5 for _ in range(3))
+    targets = torch.rand(6, 2, generator=g) * 2 - 1
+    sup = sup_loss(x, targets, ferlib.params.defaults()["sup_loss"]).item()
+    weights = (0.5, 0.005, 0.5)  # α, β, γ
+
+    code = make_method(avce_authors_code=True)
+    j = rpc_objective(critic(x, y_a, "code"), critic(x, y_n, "code"), *weights, "code")
+    assert code.step_a_loss(x, y_a, y_n, targets)[0].item() == pytest.approx(
+        sup - CODE_RPC_WEIGHT * j.item(), abs=1e-6
+    )
+    paper = make_method()
+    torch.manual_seed(3)
+    pi = derangement(6)
+    j = rpc_objective(critic(x, y_a), critic(x, y_n[pi]), *weights)
+    torch.manual_seed(3)  # the same derangement inside step_a_loss
+    assert paper.step_a_loss(x, y_a, y_n, targets)[0].item() == pytest.approx(
+        sup - 0.0256 * j.item(), abs=1e-6
+    )
+    assert torch.all(code.view_head[0].bias == 0.01) and torch.all(code.embedding[2].bias == 0.01)
+    assert not torch.all(paper.view_head[0].bias == 0.01)
+
+
 def test_code_init_saturates_the_view_head():
     x_in, _ = batch()
     outs = {}

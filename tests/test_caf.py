@@ -195,6 +195,67 @@ def test_margin_aknn_terms_for_k_2():
     assert code.tolist() == pytest.approx([0.7 / math.sqrt(2 - 1)] * 3, abs=1e-6)
 
 
+def on_a_line(xs: list[float]) -> torch.Tensor:
+    """Critic outputs x·a + b with a, b orthonormal and centred in R^16: distances are |x − x'|
+    and the Pearson η of two points is the cosine between (x, 1) and (x', 1), so
+    MI = −½ log(1 − η²) = log(√((x² + 1)(x'² + 1)) / |x − x'|)."""
+    unit = torch.tensor([1.0, -1.0]) / math.sqrt(2)
+    a, b = torch.zeros(16), torch.zeros(16)
+    a[:2], b[2:4] = unit, unit
+    return torch.tensor(xs).unsqueeze(1) * a + b
+
+
+def test_paper_margins_at_several_k_by_hand():
+    """§3.3, c = 0.7, B = 64, m′ = 6. K by the AKNN rule (share > ½ + 0.7/√k):
+    S0-S2 sit together and S5 next to S4 and S3, so their two nearest are strong: K = 2.
+    S3 = 0: nearest W .1, S4 .2, W .3 .4 .5 .6: k = 2-5 mixed, 5 of 6 weak at k = 6: K = 6.
+    S4 = −0.2: S3, W, W, S5, W, W, W, S0, S1, S2, W5: no k ≤ 11 reaches the share: K = 12."""
+    xs, xw = [10.0, 10.5, 11.0, 0.0, -0.2, -0.75], [0.1, 0.3, 0.4, 0.5, 0.6, 30.0]
+    k = [2, 2, 2, 6, 12, 2]
+    c_s, c_w = on_a_line(xs), on_a_line(xw)
+    labels = torch.cat([torch.ones(6), torch.zeros(6)])
+    assert aknn_sizes(torch.cat([c_s, c_w]), labels, 0.7)[:6].tolist() == k
+    expected = []
+    for x, y, k_i in zip(xs, xw[::-1], k, strict=True):  # negative pair i: (S_i, W_{5−i})
+        mi = math.log(math.sqrt((x * x + 1) * (y * y + 1)) / abs(x - y))
+        expected.append(min(max(mi, 0.0), 2.5) + math.log(64 / 0.7) / (2 * k_i))
+    # S0–W5: MI 2.71, clamped to 2.5; the others 0.22, 0.16, 0.99, 0.76, 0.39
+    assert expected[0] == pytest.approx(2.5 + 1.1289, abs=1e-4)
+    alpha = margins(c_s, c_w, batch_size=64, c=0.7, kind="paper")
+    assert alpha.tolist() == pytest.approx(expected, abs=1e-4)
+    code = margins(c_s, c_w, batch_size=64, c=0.7, kind="code") - mi_code(c_s, c_w.flip(0))
+    assert code.tolist() == pytest.approx([0.7 / math.sqrt(k_i - 1) for k_i in k], abs=1e-6)
+
+
+def test_the_margin_gradient_is_detached_or_carried_by_hand():
+    """§3.3: p = ½(1, 0, −1), q = ½(1, 1, −2): η = √3/2, MI = log 2, and
+    ∂MI/∂p = η/(1 − η²)·(q̃/(‖p̃‖‖q̃‖) − η p̃/‖p̃‖²) = (−1, 2, −1), ∂MI/∂q = (1, −1, 0).
+    With one pair, λ = ρ = 0: L_c = max(0, α − ‖p − q‖²), active (α = 1.82 > 0.5); its gradient
+    is 2(q − p) = (0, 1, −1) in p and 2(p − q) = (0, −1, 1) in q, plus the MI gradient when the
+    margin is carried."""
+    grads = {}
+    for grad in ("detached", "carried"):
+        p = torch.tensor([[0.5, 0.0, -0.5]], dtype=torch.float64, requires_grad=True)
+        q = torch.tensor([[0.5, 0.5, -1.0]], dtype=torch.float64, requires_grad=True)
+        alpha = margins(p, q, batch_size=64, c=0.7, kind="paper", grad=grad)
+        assert alpha.item() == pytest.approx(math.log(2) + math.log(64 / 0.7) / 4, abs=1e-5)
+        assert alpha.requires_grad == (grad == "carried")
+        critic_loss(p, q, alpha, 0.0, 0.0)[0].backward()
+        grads[grad] = (p.grad.tolist()[0], q.grad.tolist()[0])
+    assert grads["detached"][0] == pytest.approx([0.0, 1.0, -1.0], abs=1e-5)
+    assert grads["detached"][1] == pytest.approx([0.0, -1.0, 1.0], abs=1e-5)
+    assert grads["carried"][0] == pytest.approx([-1.0, 3.0, -2.0], abs=1e-4)
+    assert grads["carried"][1] == pytest.approx([1.0, -2.0, 1.0], abs=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["paper", "code"])
+def test_a_carried_margin_has_a_finite_gradient_on_constant_rows(kind):
+    p = torch.zeros(2, 16, requires_grad=True)
+    q = torch.randn(2, 16, generator=torch.Generator().manual_seed(5)).requires_grad_()
+    margins(p, q, batch_size=64, c=0.7, kind=kind, grad="carried").sum().backward()
+    assert torch.isfinite(p.grad).all() and torch.isfinite(q.grad).all()
+
+
 def test_code_mi_matches_a_two_dimensional_hand_value_and_stays_clamped():
     def g(t: float) -> float:
         return math.exp(-(t**2) / 0.4)
@@ -295,16 +356,48 @@ def test_critic_output_shape(features):
 
 
 def test_flags_and_their_validation():
-    assert (make().grouping, make().margin) == ("otsu", "paper")
-    code = make(caf_authors_code=True, caf_grouping="otsu_global")
-    assert (code.grouping, code.margin) == ("code", "code")
+    paper = make()
+    assert (paper.grouping, paper.margin, paper.margin_grad) == ("otsu", "paper", "detached")
+    code = make(caf_authors_code=True, caf_grouping="otsu_global", caf_margin_grad="detached")
+    assert (code.grouping, code.margin, code.margin_grad) == ("code", "code", "carried")
     assert [o.defaults["betas"] for o in make().optimizers.values()] == [(0.5, 0.9)] * 3
     with pytest.raises(ValueError, match="caf_grouping"):
         make(caf_grouping="median")
     with pytest.raises(ValueError, match="caf_margin"):
         make(caf_margin="triplet")
+    with pytest.raises(ValueError, match="caf_margin_grad"):
+        make(caf_margin_grad="half")
     with pytest.raises(ValueError, match="f_r is fixed"):
         make(head="alexnet_fc")
+
+
+def test_the_authors_code_switch_changes_grouping_margin_and_its_gradient(monkeypatch):
+    """``caf_authors_code``: the code's threshold splits the batch and step B's margin is the
+    code's form with its MI gradient carried; by default Otsu, the paper's form, detached."""
+    x, y = batch()
+    y = y / y.norm(dim=1, keepdim=True) * torch.linspace(0.1, 0.95, 16).unsqueeze(1)  # spread r
+    seen = []
+
+    def record(c_s, c_w, alpha, lam, rho):
+        seen.append((c_s.detach(), c_w.detach(), alpha))
+        return critic_loss(c_s, c_w, alpha, lam, rho)
+
+    monkeypatch.setattr(caf, "critic_loss", record)
+    splits = {}
+    for flags, grouping, kind, carried in (
+        ({"caf_authors_code": True}, "code", "code", True),
+        ({}, "otsu", "paper", False),
+    ):
+        method = make(**flags)
+        strong, weak = method.split(y)
+        expected = balance(*group(y, grouping))
+        assert torch.equal(strong, expected[0]) and torch.equal(weak, expected[1])
+        splits[grouping] = strong.tolist()
+        method.training_step(x, y, 0)
+        c_s, c_w, alpha = seen.pop()
+        torch.testing.assert_close(alpha.detach(), margins(c_s, c_w, len(x), 0.7, kind))
+        assert alpha.requires_grad == carried
+    assert splits["code"] != splits["otsu"]
 
 
 # --- §9.7 step isolation, gradients, §9.8 reuse ---------------------------------------------

@@ -21,6 +21,7 @@ from ferlib.methods.elim import (
     identity_shift,
     normalise_rows,
     ot_marginals,
+    sinkhorn_code,
     sinkhorn_plan,
     warmup_weight,
 )
@@ -92,6 +93,70 @@ def test_very_large_reg_gives_the_independent_plan():
     a, b = ot_marginals(zr, zk)
     plan = sinkhorn_plan(a, b, cosine_cost(zr, zk), reg=1e4, iters=200)
     assert torch.allclose(plan, torch.outer(a, b), atol=1e-6)
+
+
+def authors_loop(a: list, b: list, cost: list, lam: float, iters: int, eps: float) -> list:
+    """ELIM_FER's ``Sinkhorn_Knopp`` loop written out in plain Python: u = 1/n, then ``iters``
+    rounds of u = 1 / (K̃ (c / (Kᵀu + ε)) + ε) with K̃ = diag(1/(r + ε)) K, then v once more."""
+    n, m = len(a), len(b)
+    k = [[math.exp(-lam * cost[i][j]) for j in range(m)] for i in range(n)]
+
+    def columns(u):  # c / (Kᵀu + ε)
+        return [b[j] / (sum(k[i][j] * u[i] for i in range(n)) + eps) for j in range(m)]
+
+    u = [1 / n] * n
+    for _ in range(iters):
+        v = columns(u)
+        u = [1 / (sum(k[i][j] * v[j] for j in range(m)) / (a[i] + eps) + eps) for i in range(n)]
+    v = columns(u)
+    return [[u[i] * k[i][j] * v[j] for j in range(m)] for i in range(n)]
+
+
+def test_the_authors_loop_matches_their_code_on_unequal_groups():
+    """§9.6: 12 reference against 5 target samples, the code's marginals and 5 rounds."""
+    zr, zk = latents(12, seed=6), latents(5, seed=7)
+    cost = cosine_cost(zr, zk)
+    a, b = ot_marginals(zr, zk, "code")
+    plan = sinkhorn_code(a, b, cost, reg=0.2, iters=5)
+    expected = authors_loop(a.tolist(), b.tolist(), cost.tolist(), lam=5.0, iters=5, eps=1e-6)
+    torch.testing.assert_close(plan, torch.tensor(expected, dtype=plan.dtype), rtol=1e-12, atol=0)
+    # the loop ends on a column update: columns carry b (to ε), rows do not carry a
+    torch.testing.assert_close(plan.sum(0), b, rtol=1e-6, atol=0)
+    assert (plan.sum(1) - a).abs().max() > 0.1
+    # POT ends on a row update: rows carry a, so its plan holds n = 12 units, not m = 5
+    pot = sinkhorn_plan(a, b, cost, reg=0.2, iters=5)
+    torch.testing.assert_close(pot.sum(1), a, rtol=1e-12, atol=0)
+    assert pot.sum().item() / plan.sum().item() == pytest.approx(12 / 5, rel=1e-6)
+    # and the code's shift (κ = 1) is 2.4× the authors' one, sample by sample
+    pot_shift = identity_shift(zr, zk, iters=5, marginals="code")
+    code_shift = identity_shift(zr, zk, iters=5, marginals="code", sinkhorn="code")
+    torch.testing.assert_close(code_shift, (plan * cost).sum(0))
+    ratio = pot_shift / code_shift
+    torch.testing.assert_close(ratio, torch.full_like(ratio, 2.4), rtol=1e-3, atol=0)
+
+
+def test_under_a_constant_cost_each_loop_gives_its_hand_value():
+    """K is constant, so both plans are a·bᵀ up to scale: POT's rows sum to a (plan a·bᵀ/m),
+    the authors' columns to b (plan a·bᵀ/n); with M ≡ 0.3 the shifts are 0.3·b·n/m and 0.3·b."""
+    g = torch.Generator().manual_seed(8)
+    a, b = torch.rand(12, generator=g, dtype=torch.float64), torch.rand(5, generator=g).double()
+    a, b = 12 * a / a.sum(), 5 * b / b.sum()  # the code's masses
+    cost = torch.full((12, 5), 0.3, dtype=torch.float64)
+    code = sinkhorn_code(a, b, cost, reg=0.2, iters=5, eps=0.0)  # exact without the code's ε
+    pot = sinkhorn_plan(a, b, cost, reg=0.2, iters=5)
+    torch.testing.assert_close(code, torch.outer(a, b) / 12, rtol=1e-12, atol=0)
+    torch.testing.assert_close(pot, torch.outer(a, b) / 5, rtol=1e-12, atol=0)
+    torch.testing.assert_close((code * cost).sum(0), 0.3 * b, rtol=1e-12, atol=0)
+    torch.testing.assert_close((pot * cost).sum(0), 0.3 * b * 12 / 5, rtol=1e-12, atol=0)
+
+
+def test_with_balanced_marginals_the_two_loops_agree_once_converged():
+    zr, zk = latents(7, seed=9), latents(4, seed=10)
+    a, b = ot_marginals(zr, zk)
+    cost = cosine_cost(zr, zk)
+    code = sinkhorn_code(a, b, cost, reg=0.2, iters=200, eps=0.0)
+    pot = sinkhorn_plan(a, b, cost, reg=0.2, iters=200)
+    torch.testing.assert_close(code, pot, atol=1e-7, rtol=0)
 
 
 def test_shift_shape_sign_detachment_and_modes():
@@ -261,9 +326,99 @@ def test_setup_errors_are_clear():
 def test_authors_code_switches_every_flag():
     method = ELIM(make_config(elim_authors_code=True, elim_shift_mode="none"))
     assert [method.option(k) for k in ("elim_sampler", "elim_marginals")] == ["random", "code"]
-    assert method.option("elim_sinkhorn_iters") == 5
+    assert method.option("elim_sinkhorn") == "code" and method.option("elim_sinkhorn_iters") == 5
     assert method.option("elim_shift_mode") == "first_sample"
     assert ELIM(make_config()).option("elim_shift_mode") == "per_sample"
+
+
+def identity_head(method: ELIM, d: int) -> None:
+    """Replace f_θ by the identity map on R^d (d = 2: the prediction is the latent itself)."""
+    head = torch.nn.Linear(d, 2, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(2, d))
+    method.core.head.out = head
+
+
+def test_elim_loss_by_hand(monkeypatch):
+    """§4.4 on six latents in R² with f_θ = identity: the reference enters raw, each target
+    shift-normalised, and the loss is the sum of per-group MSEs, each a mean over 2 × 2 numbers."""
+    import ferlib.methods.elim as elim
+
+    method = ELIM(make_config())
+    identity_head(method, 2)
+    z = torch.tensor([[1.0, 2.0], [3.0, 0.0], [3.0, 3.0], [4.0, 0.0], [0.0, 3.0], [3.0, 0.0]])
+    y = torch.tensor([[1.0, 1.0], [2.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    groups = [torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5])]
+    shifts = iter([torch.tensor([2.0, 2.0]), torch.zeros(2)])  # target 1's, then target 2's
+    seen = []
+
+    def fake_shift(zr, zk, **kwargs):
+        seen.append(zr)
+        return next(shifts)
+
+    monkeypatch.setattr(elim, "identity_shift", fake_shift)
+    loss = method.elim_loss(z, y, groups).item()
+    # reference raw: errors (0, 1), (1, 0) -> 0.5
+    # target 1: z − 2 = (1, 1), (2, −2), RMS 1 and 2 -> (1, 1), (1, −1);
+    #           errors (0, 1), (1, −1) -> 0.75
+    # target 2: s = 0, RMS 3/√2 -> (0, √2), (√2, 0); errors (0, √2 − 1) twice -> (√2 − 1)²/2
+    expected = 0.5 + 0.75 + (math.sqrt(2) - 1) ** 2 / 2
+    assert loss == pytest.approx(expected, abs=1e-5)
+    assert all(torch.equal(zr, z[:2]) for zr in seen) and len(seen) == 2  # matched to the reference
+
+
+def test_the_elim_step_is_scaled_by_c_elim_times_w(monkeypatch):
+    """§4.4–4.5: the logged and backpropagated loss is w(t)·c_elim·L; at t = 10 with W2 = 50,
+    w = 0.2, and c_elim = 0.5 gives 0.1 × L."""
+    x, y = batch()
+    method = method_with([0] * 4 + [1] * 4, elim_weight=0.5, elim_warmup_end=50)
+    seen = []
+
+    def fixed(self, z, targets, groups):
+        seen.append(len(groups))
+        return 3.0 + 0 * z.sum()  # L = 3, still in the graph
+
+    monkeypatch.setattr(ELIM, "elim_loss", fixed)
+    logs = method.training_step(x, y, 10, torch.arange(8))
+    assert seen == [2] and logs["elim_w"] == 0.2
+    assert logs["elim"] == pytest.approx(0.2 * 0.5 * 3.0)
+
+
+def test_the_authors_code_switch_changes_loader_solver_marginals_and_shift(monkeypatch):
+    """``elim_authors_code``: plain shuffled batches, and each target's rows shifted by the
+    first sample's cost under the authors' loop (code marginals, 5 rounds); by default P×K
+    batches and one shift per sample from POT with balanced marginals."""
+    import ferlib.methods.base as base
+    import ferlib.methods.elim as elim
+
+    monkeypatch.setattr(elim, "pk_loader", lambda *args, **kwargs: "pk")
+    monkeypatch.setattr(base.Method, "train_loader", lambda self, data, distributed=None: "plain")
+    data = type("Data", (), {"frame": pd.DataFrame({"identity": ["a", "b"] * 4})})()
+    assert ELIM(make_config(elim_authors_code=True)).train_loader(data) == "plain"
+    assert ELIM(make_config()).train_loader(data) == "pk"
+
+    z = torch.cat([latents(5, d=4, seed=11), latents(3, d=4, seed=12)]).float()
+    y = torch.zeros(8, 2)
+    groups = [torch.arange(5), torch.arange(5, 8)]  # 5 reference against 3 target samples
+    real, shifts = elim.normalise_rows, []
+
+    def record(rows, shift):
+        shifts.append(shift)
+        return real(rows, shift)
+
+    monkeypatch.setattr(elim, "normalise_rows", record)
+    for flags in ({"elim_authors_code": True}, {}):
+        method = ELIM(make_config(**flags))
+        identity_head(method, 4)
+        method.elim_loss(z, y, groups)
+    zr, zk = z[:5].double(), z[5:].double()
+    cost = cosine_cost(zr, zk)
+    a, b = ot_marginals(zr, zk, "code")
+    plan = torch.tensor(authors_loop(a.tolist(), b.tolist(), cost.tolist(), 5.0, 5, 1e-6))
+    first = (plan * cost).sum(0)[0].item()
+    torch.testing.assert_close(shifts[0], torch.full((3,), first, dtype=torch.float64))
+    torch.testing.assert_close(shifts[1], identity_shift(zr, zk))
+    assert shifts[1].std() > 0 and not torch.allclose(shifts[1], shifts[0])
 
 
 # --- through the shared trainer --------------------------------------------------------------

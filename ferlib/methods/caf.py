@@ -25,12 +25,14 @@ from .losses import sup_loss
 
 GROUPINGS = ("otsu", "otsu_global", "code")
 MARGINS = ("paper", "code")
+MARGIN_GRADS = ("detached", "carried")  # §3.3: the paper's margin is a constant; the code's not
 
 
 # name -> (default, type, help): registered in ferlib.params by the maintainer.
 CODE_OFFSET = 0.25  # §8: the code compares r² with its threshold + 0.25
 FALLBACK_STRONG, FALLBACK_WEAK = 0.65, 0.3  # §3.1 fallback cuts on r² (code values)
 MARGIN_MI_MAX = 2.5  # §3.3: the MI term is clamped to [0, 2.5]
+PEARSON_FLOOR = 1e-30  # §3.3: floor of ‖p̃‖²‖q̃‖², so a constant row gives η = 0, not NaN
 CRITIC_DIM = 16  # §2: f_c has a linear 16-d output
 REGRESSOR_HIDDEN, REGRESSOR_LATENT = 64, 8  # §2: f_r is F→64→8→2
 
@@ -143,8 +145,9 @@ def aknn_sizes(points: torch.Tensor, labels: torch.Tensor, c: float) -> torch.Te
 def pearson(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Row-wise Pearson correlation across the critic's dimensions (0 for a constant row)."""
     pc, qc = p - p.mean(1, keepdim=True), q - q.mean(1, keepdim=True)
-    den = (pc.pow(2).sum(1) * qc.pow(2).sum(1)).sqrt()
-    return (pc * qc).sum(1) / den.clamp(min=1e-30)
+    # the floor sits under the root, so a constant row has a finite gradient (0 through the MI)
+    den = (pc.pow(2).sum(1) * qc.pow(2).sum(1)).clamp(min=PEARSON_FLOOR).sqrt()
+    return (pc * qc).sum(1) / den
 
 
 def mi_paper(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -169,23 +172,28 @@ def margins(
     batch_size: int,
     c: float,
     kind: str = "paper",
+    grad: str = "detached",
 ) -> torch.Tensor:
-    """α̂_i for every negative pair (S_i, W_mirror(i)), without gradient (§3.3).
+    """α̂_i for every negative pair (S_i, W_mirror(i)) (§3.3).
 
     paper: MI(η) + log(B/c)/(2K_i); code: G_i + c/√(K_i − 1), with K_i − 1 ≥ 1 (the code's list
-    lookup wrapped around for K = 1, possible only when c < 0.5).
+    lookup wrapped around for K = 1, possible only when c < 0.5). ``grad="detached"`` (the
+    paper's constant margin) gives no gradient; ``"carried"`` (the code) lets the MI term pass
+    the critic outputs' gradient into L_c. The AKNN term never carries one (K is a count).
 
     Taught in ``notebooks/11_caf.ipynb`` §4.1.
     """
+    m = len(c_strong)
     with torch.no_grad():
-        m = len(c_strong)
         pooled = torch.cat([c_strong, c_weak]).float()
         labels = torch.cat([torch.ones(m), torch.zeros(len(c_weak))]).to(pooled.device)
         k = aknn_sizes(pooled, labels, c)[:m].to(pooled.dtype)
-        p, q = c_strong.float(), c_weak[mirror(m)].float()
-        if kind == "paper":
-            return mi_paper(p, q) + math.log(batch_size / c) / (2 * k)
-        return mi_code(p, q) + c / (k - 1).clamp(min=1).sqrt()
+    p, q = c_strong.float(), c_weak[mirror(m).to(c_weak.device)].float()
+    if grad == "detached":
+        p, q = p.detach(), q.detach()
+    if kind == "paper":
+        return mi_paper(p, q) + math.log(batch_size / c) / (2 * k)
+    return mi_code(p, q) + c / (k - 1).clamp(min=1).sqrt()
 
 
 # --- §3.4-3.5 losses -------------------------------------------------------------------------
@@ -247,8 +255,9 @@ class CAF(Method):
     """CAF on the shared trainer: ``core`` is trunk + f_r; ``critic`` is training-only."""
 
     name = "caf"
-    choices = {"caf_grouping": GROUPINGS, "caf_margin": MARGINS}
-    authors_code = {"caf_grouping": "code", "caf_margin": "code"}  # §8
+    choices = {"caf_grouping": GROUPINGS, "caf_margin": MARGINS, "caf_margin_grad": MARGIN_GRADS}
+    # the authors' released code (§3.1, §3.3, §8)
+    authors_code = {"caf_grouping": "code", "caf_margin": "code", "caf_margin_grad": "carried"}
 
     def __init__(self, config: dict[str, Any]) -> None:
         if config["head"] != "bottleneck":  # fail before building a large head
@@ -256,6 +265,7 @@ class CAF(Method):
         super().__init__(config)
         self.grouping = self.option("caf_grouping")
         self.margin = self.option("caf_margin")
+        self.margin_grad = self.option("caf_margin_grad")
         self.c = float(self.option("caf_aknn_c"))
         self.rho = float(self.option("caf_rho"))
         self.adv_weight = float(self.option("caf_adv_weight"))
@@ -330,10 +340,10 @@ class CAF(Method):
         m, logs = len(strong), {}
         with self.autocast():
             h = self.core.trunk(images[torch.cat([strong, weak]).to(images.device)])
-        # Step B: critic on detached features; margins carry no gradient
+        # Step B: critic on detached features; the margins carry a gradient only if "carried"
         with self.autocast():
             c = self.critic(h.detach()).float()
-        alpha = margins(c[:m], c[m:], len(images), self.c, self.margin)
+        alpha = margins(c[:m], c[m:], len(images), self.c, self.margin, self.margin_grad)
         loss_c, omega = critic_loss(c[:m], c[m:], alpha, self.critic.lam.item(), self.rho)
         if all_ranks(bool(torch.isfinite(loss_c)), self.device):
             self.backward_and_step(loss_c, ("critic",), synchronise=True)
