@@ -366,3 +366,30 @@ def test_stopping_table_skips_unreadable_histories_with_a_warning(tmp_path):
     with pytest.warns(RuntimeWarning, match="no validation curve"):
         table = stopping_table(tmp_path, epochs=(1,))
     assert list(table["run"]) == ["a/seed0"]
+
+
+def test_augmented_and_plain_runs_are_never_averaged_together(tmp_path: Path):
+    from ferlib.reporting.runs import augmentation_label
+
+    assert augmentation_label({"aug_rotate": 0.0, "lr": 0.1}) == "none"
+    assert augmentation_label({"aug_rotate": 15, "aug_greyscale_p": 0.3}) == (
+        "greyscale_p=0.3, rotate=15"
+    )
+    for name, aug in (("plain", 0.0), ("grey", 0.3)):
+        run = tmp_path / "synthetic" / "baseline" / name / "seed0"
+        run.mkdir(parents=True)
+        config = {
+            "dataset": "synthetic",
+            "method": "baseline",
+            "backbone": "small_cnn",
+            "image_size": 64,
+            "identity_bias": 1.0,
+            "seed": 0,
+            "aug_greyscale_p": aug,
+        }
+        metrics = {"ccc_v": 0.5 + aug, "ccc_a": 0.5, "config": config}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    summary = summarize_runs(collect_runs(tmp_path))
+    assert sorted(summary["augmentation"]) == ["greyscale_p=0.3", "none"]
+    assert list(summary["n_seeds"]) == [1, 1]
+    assert "| augmentation |" in results_markdown(summary).splitlines()[0]

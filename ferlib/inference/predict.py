@@ -230,7 +230,7 @@ def _image_rows(
 def _video_rows(
     predictor: FacePredictor, path: Path, on_picture: OnPicture | None, progress: bool
 ) -> tuple[list[dict], InputStatus]:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     rows: list[dict] = []
     status = InputStatus(str(path), "video", NO_FACE)
@@ -276,7 +276,7 @@ def iter_predictions(
     progress: bool = False,
 ) -> Iterator[tuple[list[dict], InputStatus]]:
     """Rows and status of each input in turn (see the module doc for the statuses)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     inputs = collect_inputs(paths)
     for path, kind in tqdm(inputs, desc="inputs", unit="file", disable=not progress):

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..evaluation.metrics import METRIC_KEYS
 
-GROUP_KEYS = ("dataset", "method", "backbone", "image_size", "identity_bias")
+GROUP_KEYS = ("dataset", "method", "backbone", "image_size", "identity_bias", "augmentation")
 """The configuration fields that make runs comparable; ``summarize_runs`` groups by these."""
 
 RUN_COLUMNS = (
@@ -84,6 +84,7 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
         row: dict[str, Any] = {}
         for key in (*GROUP_KEYS, "seed", "epochs"):
             row[key] = config.get(key, from_path.get(key))
+        row["augmentation"] = augmentation_label(config)
         if row["dataset"] != "synthetic":
             row["identity_bias"] = None  # a SyntheticFER setting; meaningless for real data
         for key in (*METRIC_KEYS, "ccc_mean", "train_seconds", "images_per_s"):
@@ -100,11 +101,12 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each metric, per configuration.
 
     Groups ``collect_runs`` rows by ``GROUP_KEYS`` (dataset, method, backbone, image_size,
-    identity_bias; a missing value is a group of its own) and gives, for each metric ``m`` of the
-    8 ``METRIC_KEYS`` and ``ccc_mean``, ``m_mean`` and ``m_std``. The std is the *sample* standard
-    deviation (ddof=1, the spread one would expect between seeds), so it is NaN for a single seed.
-    Also ``n_seeds`` (runs in the group), and ``train_seconds`` and ``images_per_s`` (training
-    throughput), each the mean over the runs. Rows are sorted by the group keys.
+    identity_bias, augmentation; a missing value is a group of its own) and gives, for each
+    metric ``m`` of the 8 ``METRIC_KEYS`` and ``ccc_mean``, ``m_mean`` and ``m_std``. The std is
+    the *sample* standard deviation (ddof=1, the spread one would expect between seeds), so it
+    is NaN for a single seed. Also ``n_seeds`` (runs in the group), and ``train_seconds`` and
+    ``images_per_s`` (training throughput), each the mean over the runs. Rows are sorted by the
+    group keys.
 
     Taught in ``notebooks/20_evaluate_va.ipynb`` §6.
     """
@@ -137,6 +139,13 @@ def _missing(value: Any) -> bool:
     return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
 
 
+def augmentation_label(config: dict[str, Any]) -> str:
+    """``none``, or the train-time augmentation a run used (``greyscale_p=0.3, rotate=15``), so
+    that augmented and plain runs of one method are never averaged together."""
+    used = [f"{k[4:]}={v}" for k, v in sorted(config.items()) if k.startswith("aug_") and v]
+    return ", ".join(used) or "none"
+
+
 def _order_key(value: Any) -> tuple:
     """Numbers sort as numbers, before text; missing values sort last."""
     if _missing(value):
@@ -153,15 +162,15 @@ def _text(value: Any) -> str:
 def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRICS) -> str:
     """A GitHub-markdown results table from ``summarize_runs``: one row per configuration.
 
-    Columns: method, dataset, backbone, then ``image_size`` and ``identity_bias`` only when they
-    differ between rows, seeds, one column per metric ("0.812 ± 0.011": mean ± sample std over
-    seeds, 3 decimals; just the mean for a single seed), ``train s`` (mean training seconds) and
-    ``img/s`` (mean training images per second).
+    Columns: method, dataset, backbone, then ``image_size``, ``identity_bias`` and
+    ``augmentation`` only when they differ between rows, seeds, one column per metric
+    ("0.812 ± 0.011": mean ± sample std over seeds, 3 decimals; just the mean for a single
+    seed), ``train s`` (mean training seconds) and ``img/s`` (mean training images per second).
     Rows are sorted by dataset, then method (then backbone, image size, identity bias).
     """
     extra = [
         key
-        for key in ("image_size", "identity_bias")
+        for key in ("image_size", "identity_bias", "augmentation")
         if key in summary.columns and summary[key].astype(str).nunique() > 1
     ]
     header = ["method", "dataset", "backbone", *extra, "seeds", *metrics, "train s", "img/s"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they render in terminals, notebooks and on code hosts
 
 from ..atomic import atomic_write_text
 from ..data import FERData, load_from_config, make_loader
