@@ -15,6 +15,7 @@ import json
 import math
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -251,7 +252,9 @@ class Trainer:
             initial=self.start_epoch * per_epoch,
             desc=f"{self.method.name} {cfg['backbone']}",
             unit="it",
-            mininterval=1.0,
+            # a terminal redraws one line; a notebook or log keeps every update, so update it
+            # rarely there (the start and the final line remain, readable on a code host too)
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
             disable=not self.progress,
         )
         for epoch in range(self.start_epoch, cfg["epochs"]):
@@ -274,7 +277,9 @@ class Trainer:
                 **{f"term_{k}": v for k, v in terms.items()},  # the method's own logged terms
             }
             self.history.append(row)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}", val_ccc=f"{val['ccc_mean']:.3f}")
+            bar.set_postfix(
+                epoch=epoch + 1, loss=f"{loss:.3f}", val_ccc=f"{val['ccc_mean']:.3f}", refresh=False
+            )
             if self.dist.is_main:
                 if improved:
                     ckpt.save(
