@@ -543,7 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--refresh",
         action="store_true",
-        help="re-execute notebooks/ in place with their defaults (committed outputs)",
+        help="re-execute notebooks/ in place (committed outputs): each with its defaults, or on"
+        " real DiffusionFER-S at data/diffusionfer for 00, 10, 20 and 30",
     )
     p.set_defaults(func=_cmd_notebooks)
 

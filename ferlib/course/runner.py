@@ -398,20 +398,50 @@ def write_summary(
     atomic_write_text("\n".join(lines) + "\n", out_dir / "summary.md")
 
 
+COMMITTED_PROFILES: dict[str, str] = {
+    "00_explore_data": "diffusionfer",
+    "10_baseline": "diffusionfer",
+    "20_evaluate_va": "diffusionfer",
+    "30_prompt_vs_expression": "diffusionfer",
+}
+"""Chapters whose committed outputs come from a profile other than their own defaults: the
+real DiffusionFER-S development set, at the profile's ``data_dir`` (``data/diffusionfer``).
+The others commit their SyntheticFER defaults (CAF, AVCE and ELIM teach with identities and the
+resting-face bias that only SyntheticFER controls; chapter 40 uses the shipped model)."""
+
+
+def committed_parameters(notebook: Path) -> dict[str, Any]:
+    """The parameters a chapter's committed outputs are made with ({} for its defaults)."""
+    profile = COMMITTED_PROFILES.get(notebook.stem)
+    if profile is None:
+        return {}
+    chosen = parameters_for(declared_parameters(notebook), load_profile(profile))
+    folder = repo_root() / str(chosen.get("data_dir") or "")
+    if not (folder / "DiffusionEmotion_S").is_dir():
+        raise ParameterError(
+            f"{notebook.name} commits its outputs on DiffusionFER-S (profile {profile!r}), which "
+            f"is not at {folder}: put the release there (or a link to it), e.g. "
+            "`ln -s /path/to/DiffusionFER data/diffusionfer`"
+        )
+    return chosen
+
+
 def refresh_committed(
     only: list[str] | None = None, kernel: str | None = None, log: Callable[[str], None] = print
 ) -> list[Path]:
-    """Re-execute notebooks in place with their own defaults: the outputs that get committed.
+    """Re-execute notebooks in place: the outputs that get committed.
 
-    Readers on the web see these outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells
-    against them, so they must be exactly what the default run produces. ``log`` gets a line per
-    notebook.
+    Each chapter runs with its defaults, or with the profile ``COMMITTED_PROFILES`` names for it
+    (papermill's injected-parameters cell then records which). Readers on the web see these
+    outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells against them, so they must be
+    exactly what that run produces. ``log`` gets a line per notebook.
     """
     import papermill
 
     chosen = [
         nb for nb in course_notebooks() if not only or any(nb.stem.startswith(o) for o in only)
     ]
+    parameters = {nb: committed_parameters(nb) for nb in chosen}  # a missing dataset fails first
     here = Path.cwd()
     os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata
     started = time.perf_counter()
@@ -422,14 +452,17 @@ def refresh_committed(
             papermill.execute_notebook(
                 rel,
                 rel,
+                parameters=parameters[nb] or None,
                 kernel_name=kernel or kernel_name(),
                 cwd=str(nb.parent),
                 progress_bar=False,
                 kernel_manager_class=kernel_manager_class(),
             )
+            data = f" on {parameters[nb]['dataset']}" if parameters[nb] else ""
+            total = minutes(time.perf_counter() - started)
             log(
-                f"[{i}/{len(chosen)}] refreshed {nb.name} in {time.perf_counter() - start:.0f} s "
-                f"(total {minutes(time.perf_counter() - started)})"
+                f"[{i}/{len(chosen)}] refreshed {nb.name}{data} in "
+                f"{time.perf_counter() - start:.0f} s (total {total})"
             )
     finally:
         os.chdir(here)
