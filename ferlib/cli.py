@@ -407,6 +407,16 @@ def _cmd_bench_faces(args: argparse.Namespace) -> int:
             write_video((frame for _, frame, _ in render_clip(config)), clip, config.fps)
             print("Video decoders on a 10 s 640x480 H.264 clip (250 frames):\n")
             print(markdown_table(B.decoder_table(clip), digits=1), "\n")
+    if "memory" in parts:
+        with tempfile.TemporaryDirectory() as tmp:
+            videos = {}
+            for seconds in (10, 60):
+                config = ClipConfig(seconds=seconds, fps=25, width=640, height=480, face_size=288)
+                path = Path(tmp) / f"clip_{seconds}s.mp4"
+                write_video((frame for _, frame, _ in render_clip(config)), path, config.fps)
+                videos[f"{seconds} s, 640x480, 25 fps"] = path
+            print("Peak memory of `ferlib predict --fps 1` (a fresh process per video):\n")
+            print(markdown_table(B.memory_table(videos), digits=0), "\n")
     return 0
 
 
@@ -623,7 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
     p.add_argument("--checkpoint", default=None, help="model for the crop study (default: shipped)")
     p.add_argument(
-        "--parts", default="geometry,detectors,crops,decoders", help="comma-separated parts"
+        "--parts",
+        default="geometry,detectors,crops,decoders,memory",
+        help="comma-separated parts",
     )
     p.add_argument("--detector", choices=tuple(DETECTORS), default=DEFAULT_DETECTOR)
     p.add_argument("--scenes", type=int, default=80, help="composite scenes for the detectors")

@@ -222,6 +222,7 @@ def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
         ("20_evaluate_va.ipynb", "ok"),
         ("30_prompt_vs_expression-baseline.ipynb", "ok"),
         ("30_prompt_vs_expression-elim.ipynb", "ok"),
+        ("40_real_faces.ipynb", "ok"),
     ], [r.error for r in results]
     out = tmp_path / "outputs" / "ci"
     summary = json.loads((out / "summary.json").read_text())

@@ -12,7 +12,8 @@ truth is known: where each face is, and what the model says about the original c
    and the CCC against the labels. The default margin is the one that moves them least.
 3. ``scale_table``: the same at several face sizes: the share found, and how far predictions
    move as the face gets small. ``min_face`` is set where they start to move a lot.
-4. ``decoder_table``: frames per second of PyAV, OpenCV and torchcodec decoding one clip.
+4. ``decoder_table``: frames per second of PyAV, OpenCV and torchcodec decoding one clip;
+   ``memory_table``: peak memory of ``ferlib predict`` on a short and a six-times longer video.
 
 Everything is seeded; the tables are the README's ("Real faces").
 """
@@ -214,6 +215,39 @@ def crop_study(
                 )
             rows.append(row)
     return rows
+
+
+def memory_table(videos: dict[str, Path], fps: float = 1.0) -> list[dict]:
+    """Peak resident memory of ``ferlib predict`` on each video, each in a fresh process: if
+    frames are streamed, a longer video does not need more memory."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys; from ferlib.cli import main; "
+        f"main(['predict', sys.argv[1], '--fps', '{fps}', '--no-progress', '--format', 'json']); "
+        "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+    )
+    rows = []
+    for name, path in videos.items():
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+        )
+        peak_kib = int(done.stderr.rsplit("peak", 1)[1].split()[0])
+        rows.append(
+            {
+                "video": name,
+                "frames sampled": round(video_seconds(path) * fps),
+                "peak memory (MiB)": peak_kib / 1024,
+            }
+        )
+    return rows
+
+
+def video_seconds(path: Path) -> float:
+    from .video import video_info
+
+    return video_info(path).duration
 
 
 def decoder_table(path: str | Path) -> list[dict]:

@@ -115,6 +115,8 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     data = runs.copy()
+    if "augmentation" not in data:  # rows from before augmentation existed: none was used
+        data["augmentation"] = "none"
     for m in (*SUMMARY_METRICS, "train_seconds", "images_per_s"):
         data[m] = pd.to_numeric(data[m], errors="coerce") if m in data else math.nan
     grouped = data.groupby(list(GROUP_KEYS), dropna=False, sort=True)
