@@ -57,6 +57,11 @@ def check_dependencies() -> Check:
         "papermill",
         "ipykernel",
         "ipywidgets",
+        "sklearn",
+        "scipy",
+        "cv2",  # opencv-python-headless: the Haar cascades
+        "dlib",  # dlib-bin: the default face detector
+        "av",  # PyAV: video decoding
     )
     missing = []
     for name in names:
