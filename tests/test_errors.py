@@ -14,7 +14,13 @@ import pandas as pd
 import pytest
 import torch
 
-from ferlib.evaluation.errors import bootstrap_ci, per_group_error, va_error_grid
+from ferlib.evaluation.errors import (
+    PAIRED_COLUMNS,
+    bootstrap_ci,
+    paired_bootstrap,
+    per_group_error,
+    va_error_grid,
+)
 from ferlib.evaluation.metrics import METRIC_KEYS, va_metrics, va_scores
 from ferlib.reporting.runs import RUN_COLUMNS, collect_runs, results_markdown, summarize_runs
 
@@ -138,6 +144,56 @@ def test_bootstrap_is_fast():
     start = time.perf_counter()
     bootstrap_ci(p, y, n_boot=1000)
     assert time.perf_counter() - start < 2.0
+
+
+def test_paired_bootstrap_of_identical_predictions_is_a_zero_difference():
+    p, y = noisy(200, seed=2)
+    table = paired_bootstrap({"caf": p.copy(), "baseline": p}, y, n_boot=200)
+    assert list(table.index) == ["baseline", "caf"]  # the reference first
+    assert list(table.columns) == list(PAIRED_COLUMNS)
+    assert (table[["diff", "diff_low", "diff_high"]].to_numpy() == 0).all()  # degenerate interval
+    assert table.loc["caf", "value"] == table.loc["baseline", "value"]
+    assert table.loc["caf", "low"] < table.loc["caf", "value"] < table.loc["caf", "high"]
+
+
+def test_paired_bootstrap_values_are_the_scores_of_all_images_averaged_over_seeds():
+    p, y = noisy(150, seed=3)
+    q = p + np.random.default_rng(4).normal(0, 0.05, p.shape)
+    table = paired_bootstrap({"baseline": [p, q], "other": torch.as_tensor(q)}, y, n_boot=50)
+    mean_ccc = (va_metrics(p, y)["ccc_mean"] + va_metrics(q, y)["ccc_mean"]) / 2
+    assert table.loc["baseline", "value"] == pytest.approx(mean_ccc)
+    assert table.loc["baseline", "seeds"] == 2 and table.loc["other", "seeds"] == 1
+    assert table.loc["other", "diff"] == pytest.approx(va_metrics(q, y)["ccc_mean"] - mean_ccc)
+    rmse = paired_bootstrap({"baseline": p, "q": q}, y, key="rmse_v", n_boot=50)
+    assert rmse.loc["q", "value"] == pytest.approx(va_metrics(q, y)["rmse_v"])
+
+
+def test_paired_bootstrap_gives_a_known_shift_its_sign_and_a_narrow_interval():
+    p, y = noisy(300, seed=5)
+    biased = p + 0.3  # the same predictions, shifted: CCC can only fall
+    table = paired_bootstrap({"baseline": p, "shifted": biased}, y, n_boot=300)
+    row = table.loc["shifted"]
+    assert row["diff"] < 0 and row["diff_low"] <= row["diff"] <= row["diff_high"] < 0
+    reverse = paired_bootstrap({"baseline": biased, "better": p}, y, n_boot=300)
+    assert reverse.loc["better", "diff_low"] > 0
+    # pairing: the difference is far surer than the two scores' own intervals overlap suggests
+    paired_width = row["diff_high"] - row["diff_low"]
+    assert paired_width < 0.5 * (table.loc["baseline", "high"] - table.loc["baseline", "low"])
+    assert table.attrs["reference"] == "baseline" and table.attrs["n"] == 300
+
+
+def test_paired_bootstrap_is_deterministic_and_checks_its_input():
+    p, y = noisy(80, seed=6)
+    runs = {"baseline": p, "other": p + 0.1}
+    pd.testing.assert_frame_equal(
+        paired_bootstrap(runs, y, n_boot=40, seed=1), paired_bootstrap(runs, y, n_boot=40, seed=1)
+    )
+    with pytest.raises(ValueError, match="reference 'elim' is not among"):
+        paired_bootstrap(runs, y, reference="elim")
+    with pytest.raises(ValueError, match="predictions of 'other'"):
+        paired_bootstrap({"baseline": p, "other": p[:10]}, y)
+    with pytest.raises(ValueError, match="unknown metric key"):
+        paired_bootstrap(runs, y, key="mae_v")
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,3 +449,17 @@ def test_augmented_and_plain_runs_are_never_averaged_together(tmp_path: Path):
     assert sorted(summary["augmentation"]) == ["greyscale_p=0.3", "none"]
     assert list(summary["n_seeds"]) == [1, 1]
     assert "| augmentation |" in results_markdown(summary).splitlines()[0]
+
+
+def test_tables_put_the_baseline_first_then_the_registry_order(tmp_path: Path):
+    from ferlib.methods import METHODS
+    from ferlib.reporting.runs import METHOD_ORDER
+
+    assert METHOD_ORDER == tuple(METHODS)
+    for method in ("elim", "avce", "baseline", "caf", "zzz"):
+        write_run(tmp_path, "synthetic", method, 0, 0.5)
+    summary = summarize_runs(collect_runs(tmp_path))
+    expected = ["baseline", "caf", "avce", "elim", "zzz"]
+    assert list(summary["method"]) == expected
+    body = results_markdown(summary).splitlines()[2:]
+    assert [line.split(" | ")[0].strip("| ") for line in body] == expected

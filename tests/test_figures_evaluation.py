@@ -174,6 +174,7 @@ def summary_frame() -> pd.DataFrame:
                     backbone="small_cnn",
                     image_size=64,
                     identity_bias=1.0,
+                    augmentation="none",
                     seed=seed,
                     ccc_v=0.4 + 0.1 * seed,
                     ccc_a=0.3,
@@ -197,3 +198,27 @@ def test_method_comparison_one_panel_per_dataset():
     one = render(figures.evaluation.method_comparison(summary[summary["dataset"] == "synthfer"]))
     assert len(one.axes) == 1
     assert len(figures.evaluation.method_comparison(summary.iloc[0:0]).axes) == 1  # message figure
+
+
+def test_method_comparison_puts_the_baseline_first():
+    summary = summary_frame()
+    summary.loc[summary["method"] == "afm", "method"] = "baseline"
+    ax = render(figures.evaluation.method_comparison(summary)).axes[0]
+    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()][0] == "baseline"
+
+
+def test_paired_differences_draws_each_method_and_colours_the_verdict():
+    from ferlib.evaluation.errors import paired_bootstrap
+
+    y, p = noisy(300, seed=1)
+    table = paired_bootstrap({"baseline": p, "same": p.copy(), "worse": p + 0.3}, y, n_boot=200)
+    fig = render(figures.evaluation.paired_differences(table))
+    left, right = fig.axes
+    assert [t.get_text().split("\n")[0] for t in left.get_yticklabels()] == list(table.index)
+    assert left.yaxis_inverted()  # the reference on top
+    texts = {t.get_text(): t.get_color() for t in right.texts}
+    assert texts[f"{table.loc['worse', 'diff']:+.3f}"] == "#d95f02"  # wholly below 0: red
+    assert texts["+0.000"] == "0.5"  # the reference against itself: cannot tell
+    assert "baseline" in right.get_xlabel() and "300 test images" in fig._suptitle.get_text()
+    assert fig.get_size_inches()[0] <= 12
+    assert len(figures.evaluation.paired_differences(table.iloc[0:0]).axes) == 1  # message

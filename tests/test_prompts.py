@@ -91,16 +91,37 @@ def test_word_effects_recover_the_words_that_set_va():
         "happy",
         "face",
     ]
-    table = pa.word_effects(frame, alpha=0.01, n_boot=50)
-    assert "portrait" not in table.index  # in every prompt: explains nothing
-    # "happy" and "calm" are complements, so the +0.5 is shared between them
-    assert table.loc["happy", "valence"] - table.loc["calm", "valence"] == pytest.approx(
-        0.5, abs=0.01
+    table = pa.word_effects(frame, n_boot=50)
+    assert table.attrs["reference"] == {"prompted": "neutral", "intensity": "(none)"}
+    # the emotion's words are the prompted emotion's term; one of two hair colours is the reference
+    assert table.attrs["dropped"]["happy"] == "prompted: happy"
+    assert table.attrs["dropped"]["calm"] == "reference"
+    assert "word: portrait" not in table.index  # in every prompt: explains nothing
+    assert {"word: red", "word: black"} & set(table.index) and len(table) == 3
+    # reference coding: each coefficient is the planted change against the reference level
+    assert table.loc["prompted: happy", "valence"] == pytest.approx(0.5, abs=1e-9)
+    assert table.loc["intensity: very", "arousal"] == pytest.approx(0.2, abs=1e-9)
+    assert table.loc["prompted: happy", "arousal"] == pytest.approx(0.0, abs=1e-9)
+    hair = table.index[table.index.str.startswith("word: ")][0]
+    assert abs(table.loc[hair, "valence"]) < 1e-9
+    assert table.loc["intensity: very", "arousal_low"] <= 0.2 + 1e-9
+    assert table.index[0] == "prompted: happy"  # sorted by effect size
+    flipped = pa.word_effects(frame, n_boot=20, reference="happy")
+    assert flipped.attrs["reference"]["prompted"] == "happy"
+    assert flipped.loc["prompted: neutral", "valence"] == pytest.approx(-0.5, abs=1e-9)
+
+
+def test_reference_design_rebuilds_its_terms_for_other_rows():
+    frame = prompted_frame()
+    train, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
+    design = pa.reference_design(train)
+    again = pa.reference_design(test, terms=design.columns)
+    assert list(again.columns) == list(design.columns) and len(again) == len(test)
+    np.testing.assert_array_equal(
+        again["prompted: happy"].to_numpy(), (test["prompted"] == "happy").to_numpy(float)
     )
-    assert table.loc["very", "arousal"] == pytest.approx(0.2, abs=0.01)
-    assert abs(table.loc["red", "valence"]) < 0.01
-    assert table.loc["very", "arousal_low"] <= 0.2 <= table.loc["very", "arousal_high"] + 1e-3
-    assert table.index[0] in {"happy", "calm"}  # sorted by effect size
+    x = np.hstack([np.ones((len(design), 1)), design.to_numpy()])
+    assert np.linalg.matrix_rank(x) == x.shape[1]  # no collinear columns left
 
 
 def test_prompt_models_without_prompt_text_say_so():
@@ -115,7 +136,7 @@ def test_explained_variance_prompt_vs_image():
     frame = prompted_frame()
     test = frame[frame["split"] == "test"]
     noisy = test[["valence", "arousal"]].to_numpy() + 0.1
-    r2 = pa.explained_variance(frame, np.zeros((len(test), 2)) + noisy, alpha=0.01)
+    r2 = pa.explained_variance(frame, np.zeros((len(test), 2)) + noisy)
     assert r2.loc["prompt words only"].min() > 0.99
     assert r2.loc["image model"].max() < 0.99  # a constant offset costs R²
     with pytest.raises(ValueError, match="one row per test image"):
@@ -130,6 +151,54 @@ def test_intensity_words_order():
     assert list(table.index) == [w for w in pa.INTENSITY_ORDER if w in table.index]
     assert pa.intensity_word("an extremely happy face") == "extremely"
     assert pa.intensity_word("a happy face") == "(none)"
+
+
+def test_intensity_scale_recovers_planted_factors():
+    """Faces drawn at 0.5, 1 and 1.5 times their emotion's offset from neutral, with noise."""
+    rng = np.random.default_rng(0)
+    rows = [("neutral", "neutral", 0.0, 0.0, "a neutral face")] * 50
+    for word, scale in (("slightly", 0.5), ("very", 1.0), ("extremely", 1.5)):
+        for emotion, (v, a) in (("happy", (0.4, 0.2)), ("angry", (-0.5, 0.5))):
+            for _ in range(100):
+                noise = rng.normal(0, 0.05, 2)
+                rows.append(
+                    (
+                        emotion,
+                        emotion,
+                        scale * v + noise[0],
+                        scale * a + noise[1],
+                        f"a {word} {emotion} face",
+                    )
+                )
+    frame = frame_of([r[:4] for r in rows])
+    frame["prompt"] = [r[4] for r in rows]
+    table = pa.intensity_table(frame, n_boot=200)
+    assert list(table.index) == ["slightly", "very", "extremely"]
+    np.testing.assert_allclose(table["scale"], [0.5, 1.0, 1.5], atol=0.03)
+    assert (table["scale_low"] < table["scale"]).all() and (
+        table["scale"] < table["scale_high"]
+    ).all()
+    planted = pa.planted_intensity(
+        table, words=(("slightly", 0.5), ("very", 1.0), ("extremely", 1.5))
+    )
+    assert planted["inside"].all() and list(planted["planted"]) == [0.5, 1.0, 1.5]
+
+
+def test_planted_fidelity_sits_beside_the_recovered_share():
+    rows = [("happy", "happy", 0.8, 0.3)] * 9 + [("happy", "neutral", 0.0, 0.0)]
+    rows += [("angry", "angry", -0.6, 0.6)] * 5 + [("angry", "surprise", 0.0, 0.6)] * 15
+    table = pa.fidelity_table(frame_of(rows), n_boot=500)
+    planted = pa.planted_fidelity(
+        table, fidelity={"happy": {"happy": 0.9, "neutral": 0.1}, "angry": {"angry": 0.9}}
+    )
+    assert list(planted.index) == ["happy", "angry", "all"]
+    assert planted.loc["happy", "inside"] and not planted.loc["angry", "inside"]
+    assert planted.loc["all", "planted"] == pytest.approx(0.9)  # both 0.9, whatever the weights
+    assert planted.loc["all", "recovered"] == pytest.approx(14 / 30)
+    real = pa.planted_fidelity(table)  # the tables SyntheticFER draws from
+    assert real.loc["happy", "planted"] == pytest.approx(0.99)
+    # the overall share weighs each emotion by its images: more happy images, higher overall
+    assert real.loc["all", "planted"] == pytest.approx((10 * 0.99 + 20 * 0.60) / 30)
 
 
 def test_face_or_prompt_tells_which_centre_a_prediction_is_near():
@@ -147,6 +216,24 @@ def test_face_or_prompt_tells_which_centre_a_prediction_is_near():
         pa.face_or_prompt(frame, at_face[:2])
 
 
+def test_a_constant_predictor_can_look_like_it_follows_the_face():
+    """Misses to neutral: a constant prediction near the middle is nearer the drawn face."""
+    rows = [("happy", "happy", 0.8, 0.2)] * 6 + [("neutral", "neutral", 0.0, 0.0)] * 6
+    rows += [("happy", "neutral", 0.0, 0.0)] * 4
+    frame = frame_of(rows)
+    mean = pa.training_mean(frame)
+    np.testing.assert_allclose(mean, frame[["valence", "arousal"]].mean().to_numpy())
+    labels = frame[["valence", "arousal"]].to_numpy()
+    summary = pa.face_or_prompt_summary(
+        frame, {"labels": labels, "constant": np.tile(mean, (len(frame), 1))}
+    )
+    assert list(summary.index) == ["labels", "constant"]
+    assert (summary["unfaithful images"] == 4).all()
+    assert summary.loc["labels", "nearer the face"] == 1.0
+    assert summary.loc["constant", "nearer the face"] == 1.0  # it looks at nothing
+    assert summary.loc["labels", "mean to face"] == pytest.approx(0.0)
+
+
 def test_plots_draw_their_tables(tiny_synth):
     frame = load_dataset("diffusionfer", tiny_synth).frame
     fig = figures.prompt.fidelity_ranking(pa.fidelity_table(frame, n_boot=50))
@@ -154,8 +241,10 @@ def test_plots_draw_their_tables(tiny_synth):
     assert len(fig.axes[0].patches) == frame["prompted"].nunique()
     fig = figures.prompt.misses_by_prompt(pa.labelled(frame))
     assert sum(ax.get_visible() for ax in fig.axes) == frame["prompted"].nunique()
-    fig = figures.prompt.word_effects(pa.word_effects(frame, n_boot=20, min_count=2), top=5)
+    words = pa.word_effects(frame, n_boot=20, min_count=2)
+    fig = figures.prompt.word_effects(words, top=5)
     assert len(fig.axes[0].get_yticklabels()) == 5
+    assert "reference levels: prompted = neutral" in fig._suptitle.get_text()
     preds = frame[["valence", "arousal"]].to_numpy()
     table = pa.face_or_prompt(frame, preds)
     title = figures.prompt.face_or_prompt(table).axes[0].get_title()

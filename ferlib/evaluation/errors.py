@@ -5,6 +5,8 @@ Nothing here draws (``ferlib.figures.evaluation`` turns these tables into figure
 and labels are ``(N, 2)`` arrays of ``[valence, arousal]`` (numpy, torch or nested lists).
 
 - ``bootstrap_ci``: how much a test score could move with a different test set of the same size;
+- ``paired_bootstrap``: how much each method's score differs from a reference method's on the
+  same test images, with an interval from resampling those images once for all methods;
 - ``per_group_error``: which emotions, people or prompts a model gets wrong, and in which direction;
 - ``va_error_grid``: where on the VA plane the errors are.
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ import torch
 from scipy import stats
 
 from ..emotions import EMOTIONS
-from .arrays import va_array
+from .arrays import as_numpy, va_array
 from .metrics import METRIC_KEYS, va_metrics, va_scores
 
 GROUP_ERROR_COLUMNS = ("n", "mae_v", "mae_a", "rmse_v", "rmse_a", "bias_v", "bias_a")
@@ -116,6 +118,123 @@ def bootstrap_ci(
         )
     table = pd.DataFrame(rows).set_index("metric")
     table.attrs.update(n=n, n_boot=n_boot, level=level, seed=seed)
+    return table
+
+
+PAIRED_COLUMNS = ("seeds", "value", "low", "high", "diff", "diff_low", "diff_high")
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of the finite ``values`` (NaN when none)."""
+    finite = values[~np.isnan(values)]
+    if not finite.size:
+        return math.nan, math.nan
+    low, high = np.percentile(finite, 100 * np.array([(1 - level) / 2, (1 + level) / 2]))
+    return float(low), float(high)
+
+
+def paired_bootstrap(
+    preds: Mapping[str, Any],
+    targets: Any,
+    reference: str = "baseline",
+    key: str = "ccc_mean",
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Each method's score and its difference from ``reference``'s, with paired bootstrap CIs.
+
+    ``preds`` maps a method name to its predictions for the test images: one ``(N, 2)`` array, or
+    one per training seed (a sequence of them, or an ``(S, N, 2)`` array). A method's score on a
+    set of images is ``key`` (a ``va_scores`` key; ``ccc_mean`` by default) averaged over its
+    seeds. Each bootstrap resample draws N test images with replacement **once** and scores every
+    method on that same resample (``scipy.stats.bootstrap`` draws the resamples of row indices,
+    as in ``bootstrap_ci``), so the difference ``method - reference`` is computed image for image:
+    what makes a test image hard for one model makes it hard for the other, and that shared part
+    cancels from the difference. A paired interval is therefore usually much narrower than the two
+    methods' own intervals would suggest. When both methods have the same seeds, the difference of
+    the seed means is the mean of the per-seed differences (seed s of one against seed s of the
+    other). The interval covers the choice of test images only, not that of training seeds: with
+    a few seeds, read it beside the spread over seeds (``summarize_runs``).
+
+    Returns a frame indexed by ``method`` (``reference`` first, then the order of ``preds``) with
+    ``PAIRED_COLUMNS``: ``seeds``, ``value`` (the score on all test images), ``low``/``high`` (its
+    percentile interval), ``diff`` (``value`` minus the reference's) and ``diff_low``/``diff_high``
+    (the percentile interval of the paired differences; 0 and 0 for the reference itself).
+    Resamples whose score is NaN are left out of the percentiles.
+
+    Taught in ``notebooks/20_evaluate_va.ipynb`` §7.
+    """
+    if reference not in preds:
+        raise ValueError(f"reference {reference!r} is not among the methods {list(preds)}")
+    if key not in (*METRIC_KEYS, "ccc_mean"):
+        raise ValueError(f"unknown metric key {key!r}; choose from {(*METRIC_KEYS, 'ccc_mean')}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, not {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level}")
+    y = va_array(targets, "targets")
+    n = len(y)
+    if n < 2:
+        raise ValueError("paired_bootstrap needs at least two test images")
+    names = [reference, *(m for m in preds if m != reference)]
+    stacks = {}
+    for name in names:
+        p = as_numpy(preds[name])
+        p = p[None] if p.ndim == 2 else p
+        if p.ndim != 3 or p.shape[1:] != y.shape:
+            raise ValueError(
+                f"predictions of {name!r} must be (N, 2) or (seeds, N, 2) with N = {n}, "
+                f"got {tuple(as_numpy(preds[name]).shape)}"
+            )
+        stacks[name] = torch.from_numpy(p)
+    y_t = torch.from_numpy(y)
+
+    def scores(rows: np.ndarray) -> np.ndarray:
+        """(methods, ...) seed-mean scores of each resample of row indices."""
+        return np.stack(
+            [va_scores(p[:, rows], y_t[rows])[key].mean(0).numpy() for p in stacks.values()]
+        )
+
+    def statistic(rows: np.ndarray, axis: int = -1) -> np.ndarray:
+        score = scores(rows)
+        return np.concatenate([score, score - score[:1]])
+
+    most_seeds = max(len(p) for p in stacks.values())
+    with warnings.catch_warnings():
+        # a degenerate distribution (the reference against itself) makes scipy warn; the
+        # percentiles are taken below from the resampled scores themselves
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (np.arange(n),),
+            statistic,
+            n_resamples=n_boot,
+            batch=max(1, _BOOT_CELLS // (n * most_seeds * len(names))),
+            vectorized=True,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    full = scores(np.arange(n))
+    distribution = result.bootstrap_distribution
+    rows = []
+    for i, name in enumerate(names):
+        low, high = _percentiles(distribution[i], level)
+        diff_low, diff_high = _percentiles(distribution[len(names) + i], level)
+        rows.append(
+            {
+                "method": name,
+                "seeds": len(stacks[name]),
+                "value": float(full[i]),
+                "low": low,
+                "high": high,
+                "diff": float(full[i] - full[0]),
+                "diff_low": diff_low,
+                "diff_high": diff_high,
+            }
+        )
+    table = pd.DataFrame(rows).set_index("method")
+    table.attrs.update(n=n, n_boot=n_boot, level=level, seed=seed, key=key, reference=reference)
     return table
 
 
@@ -219,7 +338,9 @@ def va_error_grid(
 
 __all__ = [
     "GROUP_ERROR_COLUMNS",
+    "PAIRED_COLUMNS",
     "bootstrap_ci",
+    "paired_bootstrap",
     "per_group_error",
     "va_error_grid",
 ]

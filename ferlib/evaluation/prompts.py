@@ -31,6 +31,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
 from ..emotions import EMOTIONS
+from ..synthetic.tables import INTENSITY_WORDS, PROMPT_FIDELITY
 from .arrays import as_numpy
 
 VA = ["valence", "arousal"]
@@ -154,6 +155,88 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> Ridge:
     return Ridge(alpha=alpha, solver="cholesky").fit(x, y)
 
 
+def _term_column(rows: pd.DataFrame, term: str) -> np.ndarray:
+    """The 0/1 column of one design term ("prompted: happy", "intensity: very", "word: red")."""
+    kind, level = term.split(": ", 1)
+    if kind == "prompted":
+        values = rows["prompted"] == level
+    elif kind == "intensity":
+        values = pd.Series([intensity_word(p) == level for p in rows["prompt"]], index=rows.index)
+    else:
+        values = pd.Series([level in set(tokens(p)) for p in rows["prompt"]], index=rows.index)
+    return values.to_numpy(dtype=np.float64)
+
+
+def reference_design(
+    rows: pd.DataFrame,
+    min_count: int = 5,
+    terms: Sequence[str] | None = None,
+    reference: str = "neutral",
+) -> pd.DataFrame:
+    """Reference-coded design matrix of prompts (``rows``: a frame with ``prompt`` and
+    ``prompted``): one 0/1 column per term, and no column for each factor's reference level.
+
+    The terms, in order: the prompted emotion (reference: ``reference``, or the first emotion
+    present when it is absent), the intensity word (reference:
+    no intensity word, "(none)"), then every other word in at least ``min_count`` prompts, most
+    frequent first. A column that the intercept and the columns before it already determine is
+    dropped: a word that always comes with one prompted emotion ("smiling" with happy) is that
+    emotion's term; of words that split the prompts between them (one hair colour per prompt),
+    the last one left is the reference the others are measured against. So each coefficient is
+    the change in mean VA when the prompt has this term *instead of its reference*, every other
+    term held fixed. ``terms`` rebuilds the columns of a fitted design for other rows (test
+    prompts). ``attrs``: ``reference`` (factor -> reference level) and ``dropped`` (word -> the
+    term it duplicates, or "reference").
+    """
+    if terms is not None:
+        columns = {t: _term_column(rows, t) for t in terms}
+        return pd.DataFrame(columns, index=rows.index, columns=list(terms))
+    present = set(rows["prompted"].dropna())
+    emotions = [e for e in EMOTIONS if e in present] + sorted(present - set(EMOTIONS))
+    ref_emotion = reference if reference in emotions else emotions[0]
+    intensities = {intensity_word(p) for p in rows["prompt"]}
+    levels = [w for w in INTENSITY_ORDER if w in intensities]
+    ref_intensity = "(none)" if "(none)" in levels else levels[0]
+    candidates = [f"prompted: {e}" for e in emotions if e != ref_emotion]
+    candidates += [f"intensity: {w}" for w in levels if w != ref_intensity]
+    counts = pd.Series([w for p in rows["prompt"] for w in set(tokens(p))]).value_counts()
+    words = counts[(counts >= min_count) & (counts < len(rows))]
+    words = sorted(words.index, key=lambda w: (-words[w], w))
+    candidates += [f"word: {w}" for w in words]
+
+    kept: dict[str, np.ndarray] = {}
+    basis: list[np.ndarray] = []  # orthonormal, of the centred kept columns
+    dropped: dict[str, str] = {}
+    for term in candidates:
+        column = _term_column(rows, term)
+        residual = column - column.mean()
+        for b in basis:
+            residual = residual - (residual @ b) * b
+        if residual @ residual > 1e-9 * len(column):
+            basis.append(residual / np.linalg.norm(residual))
+            kept[term] = column
+            continue
+        if term.startswith("word: "):
+            twin = next((t for t, c in kept.items() if np.array_equal(c, column)), None)
+            dropped[term.removeprefix("word: ")] = twin or "reference"
+    design = pd.DataFrame(kept, index=rows.index, columns=list(kept))
+    design.attrs.update(
+        reference={"prompted": ref_emotion, "intensity": ref_intensity}, dropped=dropped
+    )
+    return design
+
+
+def _fit(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """Coefficients ``(terms, 2)`` of ``y`` on ``x`` with an intercept: least squares when
+    ``alpha`` is 0 (a resample that lacks a rare term gets the minimum-norm solution), ridge
+    otherwise."""
+    if alpha > 0:
+        return ridge(x, y, alpha).coef_.T
+    ones = np.ones((len(x), 1))
+    solution = np.linalg.lstsq(np.hstack([ones, x]), y, rcond=None)[0]
+    return solution[1:]
+
+
 def _usable(frame: pd.DataFrame) -> pd.Series:
     """Rows with a prompt and both labels: what the prompt models fit and score."""
     return frame["prompt"].notna() & frame["valence"].notna() & frame["arousal"].notna()
@@ -173,23 +256,33 @@ def _train_test(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def word_effects(
     frame: pd.DataFrame,
-    alpha: float = 10.0,
+    alpha: float = 0.0,
     n_boot: int = 200,
     seed: int = 0,
     min_count: int = 5,
+    reference: str = "neutral",
 ) -> pd.DataFrame:
-    """Each prompt word's ridge coefficient on valence and arousal (training split), with 95 %
+    """Each prompt term's coefficient on valence and arousal (training split), with 95 %
     bootstrap intervals (prompts resampled), sorted by the size of its effect.
+
+    The design is ``reference_design``: the prompted emotion against ``reference``, the
+    intensity word against none, the other words against their reference. A coefficient is the
+    change in mean valence (arousal) when the prompt has the term instead of its reference, all
+    other terms held fixed; the intercept (not shown) is the mean VA of a prompt made of
+    reference levels only.
+    ``alpha`` 0 fits least squares (reference coding leaves no collinear columns to tame); a
+    positive ``alpha`` fits a ridge regression instead. The table's ``attrs`` carry the design's
+    ``reference`` and ``dropped``.
 
     Taught in ``notebooks/30_prompt_vs_expression.ipynb`` §3.
     """
     train, _ = _train_test(frame)
-    design = prompt_design(list(train["prompt"]), min_count)
+    design = reference_design(train, min_count, reference=reference)
     x, y = design.to_numpy(), train[VA].to_numpy(dtype=np.float64)
-    coef = ridge(x, y, alpha).coef_.T  # (words, 2)
+    coef = _fit(x, y, alpha)  # (terms, 2)
 
     def coefficients(rows: np.ndarray) -> np.ndarray:
-        return ridge(x[rows], y[rows], alpha).coef_.T.ravel()
+        return _fit(x[rows], y[rows], alpha).ravel()
 
     result = stats.bootstrap(
         (np.arange(len(x)),),
@@ -211,10 +304,12 @@ def word_effects(
             "arousal_low": low[:, 1],
             "arousal_high": high[:, 1],
         },
-        index=pd.Index(design.columns, name="word"),
+        index=pd.Index(design.columns, name="term"),
     )
     size = np.hypot(table["valence"], table["arousal"])
-    return table.loc[size.sort_values(ascending=False).index]
+    table = table.loc[size.sort_values(ascending=False).index]
+    table.attrs.update(design.attrs)
+    return table
 
 
 def intensity_word(prompt: str, words: Sequence[str] = INTENSITY_ORDER) -> str:
@@ -223,9 +318,36 @@ def intensity_word(prompt: str, words: Sequence[str] = INTENSITY_ORDER) -> str:
     return found[0] if found else "(none)"
 
 
-def intensity_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per intensity word, over faithful non-neutral images: images and the mean distance of
-    their VA label from the neutral images' mean (how far from neutral the face was drawn).
+def _scale_interval(
+    dot: np.ndarray, norm2: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of sum(dot) / sum(norm2), images resampled."""
+    if len(dot) < 2:
+        value = float(dot.sum() / norm2.sum())
+        return value, value
+    ci = stats.bootstrap(
+        (dot, norm2),
+        lambda d, n, axis=-1: d.sum(axis) / n.sum(axis),
+        paired=True,
+        vectorized=True,
+        n_resamples=n_boot,
+        method="percentile",
+        rng=rng,
+    ).confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def intensity_table(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per intensity word, over faithful non-neutral images: how far from neutral the face was
+    drawn.
+
+    ``distance from neutral`` is the mean distance of the VA labels from the neutral images' mean
+    ``n`` (noise adds to it, so it never reaches 0). ``scale`` estimates the factor by which the
+    word moves a face away from neutral, relative to its emotion's average face: each image's
+    offset ``y - n`` projected on its emotion's mean offset ``u_e`` (the mean of the emotion's
+    faithful images, all words together, minus ``n``), ``Σ⟨y - n, u_e⟩ / Σ|u_e|²`` over the
+    word's images — zero-mean noise cancels from the sum. ``scale_low``/``scale_high``: its 95 %
+    percentile-bootstrap interval (the word's images resampled).
 
     Taught in ``notebooks/30_prompt_vs_expression.ipynb`` §3.
     """
@@ -234,33 +356,108 @@ def intensity_table(frame: pd.DataFrame) -> pd.DataFrame:
     neutral = rows.loc[rows["annotated"] == "neutral", VA].mean().to_numpy()
     faces = rows[rows["faithful"] & (rows["annotated"] != "neutral")].copy()
     faces["intensity"] = [intensity_word(p) for p in faces["prompt"]]
-    faces["distance"] = np.linalg.norm(faces[VA].to_numpy(dtype=float) - neutral, axis=1)
-    table = faces.groupby("intensity")["distance"].agg(["count", "mean", "std"])
-    table.columns = ["images", "distance from neutral", "std"]
-    return table.reindex([w for w in INTENSITY_ORDER if w in table.index])
+    offset = faces[VA].to_numpy(dtype=float) - neutral
+    mean_offset = faces.groupby("annotated")[VA].transform("mean").to_numpy(dtype=float) - neutral
+    faces["distance"] = np.linalg.norm(offset, axis=1)
+    faces["dot"] = (offset * mean_offset).sum(axis=1)
+    faces["norm2"] = (mean_offset**2).sum(axis=1)
+    rng = np.random.default_rng(seed)
+    table = []
+    for word in [w for w in INTENSITY_ORDER if w in set(faces["intensity"])]:
+        group = faces[faces["intensity"] == word]
+        dot, norm2 = group["dot"].to_numpy(), group["norm2"].to_numpy()
+        low, high = _scale_interval(dot, norm2, n_boot, rng)
+        table.append(
+            {
+                "intensity": word,
+                "images": len(group),
+                "distance from neutral": group["distance"].mean(),
+                "std": group["distance"].std(),
+                "scale": dot.sum() / norm2.sum(),
+                "scale_low": low,
+                "scale_high": high,
+            }
+        )
+    return pd.DataFrame(table).set_index("intensity")
+
+
+# --- what SyntheticFER planted -----------------------------------------------------------------
+def planted_fidelity(
+    table: pd.DataFrame, fidelity: dict[str, dict[str, float]] = PROMPT_FIDELITY
+) -> pd.DataFrame:
+    """The rendering fidelity SyntheticFER planted (``fidelity[e][e]``, the chance that a prompt
+    for ``e`` is drawn as ``e``) beside what ``fidelity_table`` recovered, and whether the planted
+    share lies inside the recovered 95 % interval. The "all" row's planted share weighs each
+    emotion's by its images in ``table``: the overall share depends on the mix of prompts.
+
+    Taught in ``notebooks/30_prompt_vs_expression.ipynb`` §1.
+    """
+    emotions = table.drop(index="all", errors="ignore")
+    planted = pd.Series({e: fidelity.get(e, {}).get(e, np.nan) for e in emotions.index})
+    weights = emotions["images"] / emotions["images"].sum()
+    planted["all"] = float((planted[emotions.index] * weights).sum())
+    out = pd.DataFrame(
+        {
+            "planted": planted,
+            "recovered": table["faithful"],
+            "low": table["low"],
+            "high": table["high"],
+        }
+    ).loc[table.index]
+    out["inside"] = (out["low"] <= out["planted"]) & (out["planted"] <= out["high"])
+    out.index.name = "prompted"
+    return out
+
+
+def planted_intensity(
+    table: pd.DataFrame, words: Sequence[tuple[str, float]] = INTENSITY_WORDS
+) -> pd.DataFrame:
+    """SyntheticFER's intensity factors (``INTENSITY_WORDS``; "" is "(none)"), divided by their
+    mean (``intensity_table``'s ``scale`` is relative to the emotion's average face, and the words
+    are drawn equally often), beside the recovered ``scale`` and its interval.
+
+    Taught in ``notebooks/30_prompt_vs_expression.ipynb`` §3.
+    """
+    factors = {word or "(none)": scale for word, scale in words}
+    mean = float(np.mean(list(factors.values())))
+    out = pd.DataFrame(
+        {
+            "planted": [factors.get(w, np.nan) / mean for w in table.index],
+            "recovered": table["scale"].to_numpy(),
+            "low": table["scale_low"].to_numpy(),
+            "high": table["scale_high"].to_numpy(),
+        },
+        index=table.index,
+    )
+    out["inside"] = (out["low"] <= out["planted"]) & (out["planted"] <= out["high"])
+    return out
 
 
 def explained_variance(
-    frame: pd.DataFrame, image_preds: Any, alpha: float = 10.0, min_count: int = 5
+    frame: pd.DataFrame, image_preds: Any, alpha: float = 0.0, min_count: int = 5
 ) -> pd.DataFrame:
-    """R² on the test split of a prompt-only ridge model (fitted on the training prompts) and of
-    an image model's predictions ``image_preds`` (test rows of ``frame``, in order).
+    """R² on the test split of a prompt-only model (``reference_design`` fitted on the training
+    prompts, least squares or ridge as in ``word_effects``) and of an image model's predictions
+    ``image_preds`` (test rows of ``frame``, in order).
 
     Taught in ``notebooks/30_prompt_vs_expression.ipynb`` §4.
     """
     train, test = _train_test(frame)
-    design = prompt_design(list(train["prompt"]), min_count)
-    model = ridge(design.to_numpy(), train[VA].to_numpy(dtype=float), alpha)
-    x_test = prompt_design(list(test["prompt"]), vocab=design.columns).to_numpy()
+    design = reference_design(train, min_count)
+    y_train = train[VA].to_numpy(dtype=float)
+    coef = _fit(design.to_numpy(), y_train, alpha)
+    intercept = y_train.mean(0) - design.to_numpy().mean(0) @ coef
+    x_test = reference_design(test, terms=design.columns).to_numpy()
     y_test = test[VA].to_numpy(dtype=float)
     image = as_numpy(image_preds).reshape(-1, 2)
     test_rows = frame["split"] == "test"
     if len(image) != test_rows.sum():
         raise ValueError("image_preds must hold one row per test image of the frame")
     image = image[_usable(frame[test_rows]).to_numpy()]
+    prompt_only = intercept + x_test @ coef
     return pd.DataFrame(
         {
-            "prompt words only": r2_score(y_test, model.predict(x_test), multioutput="raw_values"),
+            "prompt words only": r2_score(y_test, prompt_only, multioutput="raw_values"),
             "image model": r2_score(y_test, image, multioutput="raw_values"),
         },
         index=VA,
@@ -273,6 +470,15 @@ def emotion_centres(frame: pd.DataFrame) -> pd.DataFrame:
     if train.empty:
         raise ValueError("no labelled training images to place the emotion centres")
     return train.groupby("annotated")[VA].mean()
+
+
+def training_mean(frame: pd.DataFrame) -> np.ndarray:
+    """Mean ``[valence, arousal]`` of the training labels: what a constant predictor, which
+    looks at nothing, predicts for every image."""
+    train = frame.loc[frame["split"] == "train", VA].dropna()
+    if train.empty:
+        raise ValueError("no labelled training images")
+    return train.mean().to_numpy(dtype=float)
 
 
 def face_or_prompt(
@@ -310,17 +516,51 @@ def face_or_prompt(
     return out
 
 
+def face_or_prompt_summary(
+    frame: pd.DataFrame, predictions: dict[str, Any], centres: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """``face_or_prompt`` for several predictors of the same rows of ``frame``, one row each:
+    unfaithful images, the share predicted nearer the face's centre than the prompt's, and the
+    mean distances to both.
+
+    Put a constant predictor among them (``training_mean`` for every image): it looks at nothing,
+    yet it can land nearer the face for many misses, because misses often go to neutral, near the
+    middle of the plane where a mean prediction sits. A model "follows the face" only by as much
+    as it beats that row.
+
+    Taught in ``notebooks/30_prompt_vs_expression.ipynb`` §5.
+    """
+    rows = []
+    for name, preds in predictions.items():
+        table = face_or_prompt(frame, preds, centres)
+        rows.append(
+            {
+                "predictor": name,
+                "unfaithful images": len(table),
+                "nearer the face": (table["follows"] == "face").mean() if len(table) else np.nan,
+                "mean to face": table["to face"].mean(),
+                "mean to prompt": table["to prompt"].mean(),
+            }
+        )
+    return pd.DataFrame(rows).set_index("predictor")
+
+
 __all__ = [
     "emotion_centres",
     "explained_variance",
     "face_or_prompt",
+    "face_or_prompt_summary",
     "fidelity_table",
     "has_prompts",
     "intensity_table",
     "labelled",
     "miss_table",
+    "planted_fidelity",
+    "planted_intensity",
     "prompt_design",
+    "reference_design",
     "ridge",
+    "training_mean",
     "tokens",
     "va_by_label",
     "word_effects",

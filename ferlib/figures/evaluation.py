@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from ..evaluation.arrays import va_array
 from ..evaluation.errors import va_error_grid
 from ..evaluation.metrics import va_metrics
+from ..reporting.runs import method_rank
 from .style import (
     DIM_COLOURS,
     EMOTION_COLOURS,
@@ -302,22 +303,85 @@ def group_error_bars(table: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
+def paired_differences(table: pd.DataFrame, title: str = "") -> Figure:
+    """Each method's score with its interval (left), and its paired difference from the reference
+    method with that interval (right), one row per method, the reference on top.
+
+    ``table`` is ``ferlib.evaluation.errors.paired_bootstrap`` output. On the right, a difference
+    whose interval lies wholly above 0 is drawn green (better than the reference on these test
+    images), wholly below 0 red (worse), otherwise grey (this test set cannot tell them apart).
+    """
+    if table.empty:
+        return message_figure("No methods to compare.")
+    key = table.attrs.get("key", "score")
+    reference = table.attrs.get("reference", table.index[0])
+    level = table.attrs.get("level", 0.95)
+    names = [str(m) for m in table.index]
+    labels = [
+        f"{m}\n({int(s)} seed{'s' * (s != 1)})" for m, s in zip(names, table["seeds"], strict=True)
+    ]
+    y = np.arange(len(names))
+    fig = Figure(figsize=(9.0, 1.3 + 0.55 * len(names)), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    value = table["value"].to_numpy(dtype=float)
+    span = np.vstack([value - table["low"].to_numpy(float), table["high"].to_numpy(float) - value])
+    left.errorbar(value, y, xerr=span, fmt="o", color="0.2", ecolor="0.4", capsize=3)
+    for yi, v in zip(y, value, strict=True):
+        left.annotate(
+            f"{v:.3f}", (v, yi), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8
+        )
+    left.set_xlabel(f"{key} on the test split ({level:.0%} interval)")
+    left.set_title("each method: score and its own interval", fontsize=10)
+    diff = table["diff"].to_numpy(dtype=float)
+    low, high = table["diff_low"].to_numpy(float), table["diff_high"].to_numpy(float)
+    for yi, d, lo, hi in zip(y, diff, low, high, strict=True):
+        colour = "#1b9e77" if lo > 0 else "#d95f02" if hi < 0 else "0.5"
+        right.errorbar(d, yi, xerr=[[d - lo], [hi - d]], fmt="o", color=colour, capsize=3)
+        right.annotate(
+            f"{d:+.3f}",
+            (d, yi),
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            color=colour,
+        )
+    right.axvline(0, color="0.3", linewidth=1, linestyle="--")
+    right.set_xlabel(f"difference from {reference} (paired, {level:.0%} interval)")
+    right.set_title(
+        "minus the reference, image for image\ngreen: better, red: worse, grey: cannot tell",
+        fontsize=10,
+    )
+    for ax in (left, right):
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(y=0.25)
+    left.set_yticks(y, labels, fontsize=8)
+    left.invert_yaxis()  # the reference on top
+    n = table.attrs.get("n")
+    fig.suptitle(
+        title or f"Methods against {reference}" + (f" on the same {n} test images" if n else ""),
+        fontsize=10,
+    )
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 
 
 def method_comparison(summary: pd.DataFrame) -> Figure:
     """Mean CCC of valence and arousal per method (bars) with the std over seeds (error bars).
 
-    ``summary`` is ``analysis.summarize_runs`` output; one panel per dataset. A configuration
+    ``summary`` is ``summarize_runs`` output; one panel per dataset, methods in
+    ``method_rank`` order (the Baseline first). A configuration
     trained with a single seed has no error bar. When a dataset has several configurations of one
     method, their labels add the backbone, image size and identity bias that tell them apart.
     """
     needed = {"dataset", "method", "ccc_v_mean", "ccc_a_mean"}
     if summary.empty or not needed <= set(summary.columns):
         return message_figure("No finished runs to compare.")
-    data = summary.assign(_dataset=summary["dataset"].astype(str)).sort_values(
-        ["_dataset", "method"], kind="stable"
-    )
+    data = summary.assign(_dataset=summary["dataset"].astype(str))
+    keys = [(d, method_rank(m)) for d, m in zip(data["_dataset"], data["method"], strict=True)]
+    data = data.iloc[sorted(range(len(data)), key=keys.__getitem__)]  # the Baseline first
     datasets = list(dict.fromkeys(data["_dataset"]))
     per_panel = [int((data["_dataset"] == d).sum()) for d in datasets]
     width = float(np.clip(1.8 + 0.85 * sum(per_panel) + 0.8 * len(datasets), 5.5, MAX_WIDTH))
@@ -392,5 +456,6 @@ __all__ = [
     "group_error_bars",
     "learning_curves",
     "method_comparison",
+    "paired_differences",
     "pred_vs_true",
 ]

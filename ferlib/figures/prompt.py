@@ -100,8 +100,8 @@ def misses_by_prompt(rows: pd.DataFrame) -> Figure:
 
 
 def word_effects(table: pd.DataFrame, top: int = 16) -> Figure:
-    """The ``top`` words of ``word_effects`` by effect size: coefficient and 95 % interval on
-    valence (left) and arousal (right)."""
+    """The ``top`` terms of ``word_effects`` by effect size: coefficient and 95 % interval on
+    valence (left) and arousal (right); the title names the reference levels."""
     shown = table.head(top).iloc[::-1]
     fig = Figure(figsize=(10, 0.32 * len(shown) + 1.4), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
@@ -109,18 +109,26 @@ def word_effects(table: pd.DataFrame, top: int = 16) -> Figure:
     for ax, dim in zip(axes, ("valence", "arousal"), strict=True):
         value = shown[dim].to_numpy()
         err = np.vstack([value - shown[f"{dim}_low"], shown[f"{dim}_high"] - value])
+        err = np.clip(err, 0, None)  # a percentile interval need not contain the estimate
         colours = np.where(value >= 0, "#1b9e77", "#d95f02")
         ax.errorbar(value, y, xerr=err, fmt="none", ecolor="0.4", capsize=2)
         ax.scatter(value, y, c=colours, zorder=3)
         ax.axvline(0, color="0.5", lw=0.8)
-        ax.set_xlabel(f"change in {dim} when the word is in the prompt")
+        ax.set_xlabel(f"change in {dim}, against the reference")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(
         y, [f"{w} ({n})" for w, n in zip(shown.index, shown["prompts"], strict=True)]
     )
+    reference = table.attrs.get("reference", {})
+    against = ", ".join(f"{factor} = {level}" for factor, level in reference.items())
     fig.suptitle(
-        "prompt words: ridge coefficients with 95 % bootstrap intervals "
-        "(in brackets: training prompts with the word)",
+        "prompt terms: coefficients with 95 % bootstrap intervals "
+        "(in brackets: training prompts with the term)"
+        + (
+            f"\nreference levels: {against}; other words against the word they replace"
+            if against
+            else ""
+        ),
         fontsize=10,
     )
     return fig

@@ -103,7 +103,7 @@ def _pair(values: Pair) -> str:
 def anchors_markdown() -> str:
     """The published numbers as a GitHub-markdown table, then the text-only claims.
 
-    Taught in ``notebooks/20_evaluate_va.ipynb`` §7.
+    Taught in ``notebooks/20_evaluate_va.ipynb`` §8.
     """
     lines = [
         "| method | dataset | backbone | RMSE | PCC | CCC | SAGR | provenance |",

@@ -38,6 +38,9 @@ RUN_COLUMNS = (
 SUMMARY_METRICS = (*METRIC_KEYS, "ccc_mean")
 TABLE_METRICS = ("ccc_v", "ccc_a", "rmse_v", "rmse_a", "pcc_v", "pcc_a", "sagr_v", "sagr_a")
 """Default metric columns of ``results_markdown``."""
+METHOD_ORDER = ("baseline", "caf", "avce", "elim")
+"""Methods in the order of ``ferlib.methods.METHODS`` (a test checks): the Baseline, the reference
+of every comparison, first."""
 
 
 def _empty_runs() -> pd.DataFrame:
@@ -106,7 +109,7 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     the *sample* standard deviation (ddof=1, the spread one would expect between seeds), so it
     is NaN for a single seed. Also ``n_seeds`` (runs in the group), and ``train_seconds`` and
     ``images_per_s`` (training throughput), each the mean over the runs. Rows are sorted by the
-    group keys.
+    group keys, methods in ``METHOD_ORDER`` (the Baseline first, the reference of every comparison).
 
     Taught in ``notebooks/20_evaluate_va.ipynb`` §6.
     """
@@ -126,7 +129,8 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
         out[f"{m}_std"] = grouped[m].std(ddof=1)
     out["train_seconds"] = grouped["train_seconds"].mean()
     out["images_per_s"] = grouped["images_per_s"].mean()
-    return out.reset_index()[columns]
+    out = out.reset_index()[columns]
+    return out.iloc[_row_order(out)].reset_index(drop=True)
 
 
 def _cell(mean: float, std: float, n_seeds: int) -> str:
@@ -157,6 +161,24 @@ def _order_key(value: Any) -> tuple:
     return (1, 0.0, str(value))
 
 
+def method_rank(name: Any) -> tuple:
+    """Sort key of a method name: ``METHOD_ORDER`` first (the Baseline, then CAF, AVCE, ELIM),
+    any other name after them, by name."""
+    if name in METHOD_ORDER:
+        return (0, METHOD_ORDER.index(name), "")
+    return (1, 0, _order_key(name))
+
+
+def _row_order(summary: pd.DataFrame) -> list[int]:
+    """Positions of ``summary``'s rows sorted by ``GROUP_KEYS`` (methods by ``method_rank``)."""
+    order = [k for k in GROUP_KEYS if k in summary.columns]
+    keys = [
+        tuple(method_rank(row[k]) if k == "method" else _order_key(row[k]) for k in order)
+        for _, row in summary.iterrows()
+    ]
+    return sorted(range(len(summary)), key=keys.__getitem__)
+
+
 def _text(value: Any) -> str:
     return "" if _missing(value) else str(value).replace("|", "\\|")
 
@@ -168,7 +190,8 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
     ``augmentation`` only when they differ between rows, seeds, one column per metric
     ("0.812 ± 0.011": mean ± sample std over seeds, 3 decimals; just the mean for a single
     seed), ``train s`` (mean training seconds) and ``img/s`` (mean training images per second).
-    Rows are sorted by dataset, then method (then backbone, image size, identity bias).
+    Rows are sorted by dataset, then method (``method_rank``: the Baseline first), then backbone,
+    image size, identity bias and augmentation.
     """
     extra = [
         key
@@ -181,9 +204,7 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
         "|" + "|".join([":---"] * (3 + len(extra)) + ["---:"] * (3 + len(metrics))) + "|",
     ]
     if not summary.empty:
-        order = [k for k in GROUP_KEYS if k in summary.columns]
-        keys = [tuple(_order_key(row[k]) for k in order) for _, row in summary.iterrows()]
-        rows = summary.iloc[sorted(range(len(summary)), key=keys.__getitem__)]
+        rows = summary.iloc[_row_order(summary)]
         for _, row in rows.iterrows():
             n_seeds = int(row["n_seeds"])
             cells = [_text(row.get(k)) for k in ("method", "dataset", "backbone", *extra)]
@@ -224,10 +245,12 @@ def stopping_table(root: str | Path, epochs: Sequence[int] = (25, 30, 35)) -> pd
 
 __all__ = [
     "GROUP_KEYS",
+    "METHOD_ORDER",
     "RUN_COLUMNS",
     "SUMMARY_METRICS",
     "TABLE_METRICS",
     "collect_runs",
+    "method_rank",
     "results_markdown",
     "stopping_table",
     "summarize_runs",
