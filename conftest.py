@@ -7,6 +7,15 @@ notebooks run here with the parameters of ``params/nbval.yaml`` injected after t
 ``parameters`` cell, as papermill does: same data, two epochs, one seed. Their runs go to a
 temporary ``FERZOO_OUTPUTS``, never into the course's ``outputs/``. The full default run is what
 ``ferlib notebooks --refresh`` commits and ``./run_all.sh`` executes.
+
+Chapters whose committed outputs come from the real DiffusionFER-S development set (their
+papermill ``injected-parameters`` cell says so; ``ferlib.course.runner.COMMITTED_PROFILES``):
+- with the data at the committed ``data_dir`` (``data/diffusionfer``), they run on it with the
+  budget and their marked cells are compared;
+- with the data only at the tests' optional ``FERZOO_DEV_SET`` location, they run on it, but
+  nothing is compared (the outputs name the folder the data was read from);
+- without the data, they run on their SyntheticFER defaults as a smoke test, nothing compared.
+``tests/test_real_data.py`` checks their key numbers against the data whenever it is present.
 """
 
 from __future__ import annotations
@@ -32,19 +41,21 @@ def _committed_parameters(nb) -> dict:
     return {}
 
 
-def _real_data(committed: dict) -> str | None:
-    """Where the committed outputs' dataset is on this machine (None when it is absent)."""
+def _real_data(committed: dict) -> tuple[str | None, bool]:
+    """Where the committed outputs' dataset is on this machine (None when absent), and whether
+    that is the committed location (only then can outputs be compared)."""
     from pathlib import Path
 
     from ferlib.paths import repo_root
 
     if not committed.get("data_dir"):
-        return None
+        return None, False
     dev = os.environ.get("FERZOO_DEV_SET", repo_root().parent / "shared/data/diffusionfer_s_dev")
-    for folder in (repo_root() / committed["data_dir"], Path(dev)):
+    places = ((repo_root() / committed["data_dir"], True), (Path(dev), False))
+    for folder, committed_place in places:
         if (folder / "DiffusionEmotion_S" / "dataset_sheet.csv").is_file():
-            return str(folder)
-    return None
+            return (committed["data_dir"] if committed_place else str(folder)), committed_place
+    return None, False
 
 
 def _budget() -> dict:
@@ -84,8 +95,8 @@ else:
             budget = {k: v for k, v in _budget().items() if k in declared}
             nb = nbformat.read(str(self.path), as_version=4)
             committed = _committed_parameters(nb)
-            data_dir = _real_data(committed)
-            smoke_only = bool(committed) and data_dir is None  # real-data outputs, data absent
+            data_dir, comparable = _real_data(committed)
+            smoke_only = bool(committed) and not comparable  # real-data outputs, not comparable
             if data_dir is not None:
                 budget = {**committed, "data_dir": data_dir, **budget}
             self.nb = parameterize_notebook(nb, budget) if budget else nb
