@@ -9,6 +9,7 @@ import yaml
 from ferlib.course import runner
 from ferlib.methods import METHODS
 from ferlib.params import (
+    DATA_KEYS,
     PARAMETERS,
     RECIPES,
     ParameterError,
@@ -104,6 +105,23 @@ def test_profiles_without_recipes_resolve_exactly_as_before():
         for method in METHODS:
             got = resolve_config(profile, {"method": method})
             assert got == _before(profile, {"method": method}), (profile, method)
+    # full's Baseline has no section: its run folders do not move either
+    assert "baseline" not in load_recipes("full")
+    assert resolve_config("full") == _before("full", {})
+
+
+def test_full_gives_each_method_its_published_recipe_on_the_same_data():
+    recipes = load_recipes("full")
+    assert set(recipes) == {"caf", "avce", "elim"}
+    configs = {m: resolve_config("full", {"method": m}) for m in METHODS}
+    for key in DATA_KEYS:  # one data set and split for every arm
+        assert len({repr(c[key]) for c in configs.values()}) == 1, key
+    assert (configs["caf"]["batch_size"], configs["caf"]["gamma"]) == (256, 0.9)
+    assert configs["avce"]["milestones"] == [5000, 25000, 45000, 65000, 85000]
+    elim = configs["elim"]
+    assert (elim["batch_size"], elim["elim_p"], elim["elim_ids_per_step"]) == (512, 16, 10)
+    assert elim["batch_size"] % elim["elim_p"] == 0  # P x K
+    assert (elim["lr"], elim["epochs"]) == (5e-5, 50)
 
 
 def test_every_method_chapter_declares_every_key_its_section_may_set_but_augmentation():
@@ -114,6 +132,26 @@ def test_every_method_chapter_declares_every_key_its_section_may_set_but_augment
         if method is not None:
             missing = set(recipe_keys(method)) - set(runner.declared_parameters(nb))
             assert all(k.startswith("aug_") for k in missing), (nb.name, missing)
+
+
+def test_the_course_plan_gives_each_method_chapter_its_section():
+    notebooks = runner.course_notebooks()
+    profile, recipes = load_profile("full"), load_recipes("full")
+    steps = {s.output: s for s in runner.plan_course(notebooks, list(METHODS), {}, recipes)}
+    assert steps["10_baseline.ipynb"].recipe == {}
+    assert steps["12_avce.ipynb"].recipe == recipes["avce"]
+    avce = runner.step_parameters(steps["12_avce.ipynb"], profile)
+    assert (avce["batch_size"], avce["lr"], avce["image_size"]) == (256, 1e-4, 224)
+    assert avce["avce_view_lr"] == 0.01 and "elim_p" not in avce
+    assert runner.step_parameters(steps["12_avce.ipynb"], profile, {"lr": 0.5})["lr"] == 0.5
+    assert runner.step_parameters(steps["10_baseline.ipynb"], profile)["batch_size"] == 128
+    # a per-method run gets the keys of its section that the notebook declares (30: none)
+    assert steps["30_prompt_vs_expression-elim.ipynb"].recipe == {}
+    assert runner.step_parameters(steps["30_prompt_vs_expression-elim.ipynb"], profile) == {
+        **{k: v for k, v in profile.items() if k in DATA_KEYS},
+        "seed": 0,
+        "method": "elim",
+    }
 
 
 def test_a_plan_without_recipes_injects_what_it_did_before():
@@ -130,9 +168,8 @@ def test_a_plan_without_recipes_injects_what_it_did_before():
 
 def test_a_section_key_its_chapter_does_not_declare_is_an_error(tmp_path):
     profile = _profile(tmp_path, {RECIPES: {"caf": {"aug_rotate": 10}}})
-    assert load_recipes(profile) == {
-        "caf": {"aug_rotate": 10}
-    }  # valid, but chapter 11 does not take it
+    # a valid training key, but chapter 11 does not take it
+    assert load_recipes(profile) == {"caf": {"aug_rotate": 10}}
     with pytest.raises(
         ParameterError, match=r"recipes\.caf: \['aug_rotate'\] not declared by 11_caf"
     ):
