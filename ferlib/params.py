@@ -3,10 +3,16 @@
 ``PARAMETERS`` is the registry. A profile key outside it is an error (papermill itself only warns
 about unknown parameters, so a typo would silently fall back to a default); so is an override
 aimed at a notebook that does not declare it.
+
+A profile may also hold per-method sections under ``recipes:`` (``RECIPES``): each method's own
+training settings over the profile's shared ones. A run of a method resolves, lowest first, as
+registry defaults < the profile's top-level keys < that method's section < explicit overrides
+(``--set``, ``--method``); ``resolve_config`` is the one function that does it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -501,6 +507,89 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+RECIPES = "recipes"
+"""The profile key of the per-method sections, ``recipes: {avce: {batch_size: 256, lr: 1e-4}}``.
+Not a registered parameter (no notebook declares it; the course runner and ``resolve_config``
+read it), and not ``methods``, which already names the list of methods chapter 20 compares."""
+
+RECIPE_GROUPS = ("training", "method")
+"""What a method's section may set: how it trains, and its own ``<method>_…`` settings. The data
+(and so the split) is shared by every method of a run; course settings are notebook-only."""
+
+NOT_IN_RECIPES = ("method", "seed")
+"""Training parameters that pick the run rather than describe its recipe."""
+
+
+def recipe_keys(method: str) -> tuple[str, ...]:
+    """The parameters ``method``'s section of a profile may set, in registry order."""
+    own = f"{method}_"
+    return tuple(
+        k
+        for k, p in PARAMETERS.items()
+        if p.group in RECIPE_GROUPS
+        and k not in NOT_IN_RECIPES
+        and (p.group != "method" or k.startswith(own))
+    )
+
+
+def _method_names() -> tuple[str, ...]:
+    from .methods import METHODS  # here: the methods package imports this module
+
+    return tuple(METHODS)
+
+
+def validate_recipes(recipes: Any, source: str = "parameters") -> dict[str, dict[str, Any]]:
+    """Check a profile's ``recipes:`` mapping; returns it with empty sections as ``{}``.
+
+    Every method must exist, and every key of its section must be registered, belong to
+    ``RECIPE_GROUPS`` (a data key is the same for all methods: set it at the top level) and, for a
+    method parameter, be that method's own; values are checked like top-level ones.
+    """
+    if recipes is None:
+        return {}
+    if not isinstance(recipes, Mapping):
+        raise ParameterError(f"{source}: {RECIPES} is a mapping of method: {{name: value}}")
+    names = _method_names()
+    out: dict[str, dict[str, Any]] = {}
+    for method, section in recipes.items():
+        if method not in names:
+            raise ParameterError(
+                f"{source}: unknown method {method!r} in {RECIPES}; choose one of: "
+                f"{', '.join(names)}"
+            )
+        where = f"{source}: {RECIPES}.{method}"
+        if section is None:
+            section = {}
+        if not isinstance(section, Mapping):
+            raise ParameterError(f"{where} is a mapping of name: value")
+        allowed = recipe_keys(method)
+        for key, value in section.items():
+            if key not in PARAMETERS:
+                raise ParameterError(
+                    f"{where}: unknown parameter {key!r}; a method's section may set: "
+                    f"{', '.join(sorted(allowed))}"
+                )
+            if key not in allowed:
+                group = PARAMETERS[key].group
+                why = {
+                    "data": "a data setting is shared by every method: set it at the top level",
+                    "course": "a notebook-only setting is not part of a run",
+                    "method": f"it belongs to another method (a section holds only {method}_…)",
+                }.get(group, "it picks the run rather than its recipe")
+                raise ParameterError(f"{where}: {key!r} cannot be set per method: {why}")
+            check_value(key, value, where)
+        out[method] = dict(section)
+    return out
+
+
+def with_recipe(
+    profile: dict[str, Any], recipes: dict[str, dict[str, Any]], method: str | None
+) -> dict[str, Any]:
+    """A profile's top-level keys with ``method``'s section over them: the profile as that
+    method's runs (and its chapter) see it."""
+    return {**profile, **(recipes.get(method) or {})} if method else dict(profile)
+
+
 def _yaml_problem(err: yaml.YAMLError) -> tuple[int | None, str]:
     """The line (0-based) where the faulty construct starts and the parser's one-line reason."""
     mark = getattr(err, "context_mark", None) or getattr(err, "problem_mark", None)
@@ -508,8 +597,8 @@ def _yaml_problem(err: yaml.YAMLError) -> tuple[int | None, str]:
     return (mark.line if mark is not None else None), problem
 
 
-def load_profile(profile: str | Path) -> dict[str, Any]:
-    """A validated profile from ``params/``."""
+def _read_profile(profile: str | Path) -> tuple[Path, dict[str, Any]]:
+    """A profile file's mapping, unvalidated, with a one-line error for a missing or bad file."""
     path = profile_path(profile)
     if not path.is_file():
         raise ParameterError(
@@ -527,7 +616,20 @@ def load_profile(profile: str | Path) -> dict[str, Any]:
         raise ParameterError(f"{path}: not valid YAML{where}: {problem}") from err
     if not isinstance(data, dict):
         raise ParameterError(f"{path}: a params profile is a mapping of name: value")
-    return validate(data, str(path))
+    return path, data
+
+
+def load_profile(profile: str | Path) -> dict[str, Any]:
+    """A validated profile from ``params/``: its top-level keys (its ``recipes:`` sections are
+    ``load_recipes``'s)."""
+    path, data = _read_profile(profile)
+    return validate({k: v for k, v in data.items() if k != RECIPES}, str(path))
+
+
+def load_recipes(profile: str | Path) -> dict[str, dict[str, Any]]:
+    """A profile's validated per-method sections, ``{method: {name: value}}`` ({} when none)."""
+    path, data = _read_profile(profile)
+    return validate_recipes(data.get(RECIPES), str(path))
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
@@ -578,13 +680,30 @@ def defaults() -> dict[str, Any]:
 
 
 def resolve_config(
-    profile: str | Path | None = None, overrides: dict[str, Any] | None = None
+    profile: str | Path | Mapping[str, Any] | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """A complete run configuration: registry defaults, then the profile, then overrides."""
+    """A complete run configuration: registry defaults, then the profile's top-level keys, then
+    the section of the chosen method in its ``recipes:`` (``overrides``' ``method``, else the
+    profile's), then ``overrides``.
+
+    ``profile`` is a name in ``params/``, a YAML path, or a mapping already in hand (top-level
+    keys plus an optional ``recipes`` entry): to build another method's run on the same settings,
+    pass the shared keys and the sections, ``resolve_config({**shared, RECIPES: recipes},
+    {"method": name, "seed": seed})``, so that its section applies and nothing of the first
+    method's does.
+    """
     config = defaults()
-    if profile is not None:
-        config.update(load_profile(profile))
-    config.update(validate(dict(overrides or {}), "overrides"))
+    if profile is None:
+        top, recipes = {}, {}
+    elif isinstance(profile, Mapping):
+        top = validate({k: v for k, v in profile.items() if k != RECIPES}, "profile")
+        recipes = validate_recipes(profile.get(RECIPES), "profile")
+    else:
+        top, recipes = load_profile(profile), load_recipes(profile)
+    config.update(top)
+    overrides = validate(dict(overrides or {}), "overrides")
+    config.update(recipes.get(overrides.get("method", config["method"])) or {})
+    config.update(overrides)
     check_config(config)
     # notebook-only settings (which methods to compare, bootstrap size) and other methods'
     # settings never enter a run's configuration, so they cannot change its identity (its hash)

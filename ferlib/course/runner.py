@@ -20,7 +20,15 @@ from typing import Any
 import pandas as pd
 
 from ..atomic import atomic_write_text
-from ..params import ParameterError, load_profile, parameters_for, resolve_config, validate
+from ..params import (
+    ParameterError,
+    load_profile,
+    load_recipes,
+    parameters_for,
+    resolve_config,
+    validate,
+    with_recipe,
+)
 from ..paths import display_path, outputs_home, repo_root
 
 KERNEL_NAME = "ferzoo"
@@ -120,7 +128,7 @@ class NotebookResult:
     seconds: float
     output: str  # the executed copy
     error: str = ""  # the error, or why the step was skipped
-    parameters: dict[str, Any] = field(default_factory=dict)  # set for this step only
+    parameters: dict[str, Any] = field(default_factory=dict)  # its recipe and own settings
     figures: list[str] = field(default_factory=list)
 
 
@@ -132,6 +140,7 @@ class Step:
     output: str
     parameters: dict[str, Any] = field(default_factory=dict)
     skip: str = ""
+    recipe: dict[str, Any] = field(default_factory=dict)  # its method's section of the profile
 
 
 def time_left(steps: list[Step], done: int, timings: dict[str, float]) -> float | None:
@@ -155,14 +164,19 @@ def plan_course(
     notebooks: list[Path],
     methods: list[str],
     cannot_run: dict[str, str] | None = None,
+    recipes: dict[str, dict[str, Any]] | None = None,
 ) -> list[Step]:
     """The course in order: each chosen method's teaching notebook, the evaluation with every
     runnable method, and one run per method of a notebook that takes a ``method``.
 
     ``cannot_run`` maps a method to why it cannot run on this data (ELIM without identities): its
     steps are planned as skipped with that reason, and it is left out of the comparison.
+    ``recipes`` are the profile's per-method sections (``params.load_recipes``): a method's
+    chapter, and each per-method run, gets its method's section over the profile (``Step.recipe``;
+    ``--set`` still wins). A chapter that does not declare a key of its section is an error.
     """
     cannot_run = cannot_run or {}
+    recipes = recipes or {}
     runnable = [m for m in methods if m not in cannot_run]
     steps = []
     for nb in notebooks:
@@ -170,15 +184,38 @@ def plan_course(
         method = method_of(nb)
         if method is not None:
             if method in methods:
-                steps.append(Step(nb, nb.name, {}, cannot_run.get(method, "")))
+                section = dict(recipes.get(method) or {})
+                undeclared = sorted(set(section) - set(declared))
+                if undeclared:
+                    raise ParameterError(
+                        f"recipes.{method}: {undeclared} not declared by {nb.name}, the chapter "
+                        "that trains it"
+                    )
+                steps.append(Step(nb, nb.name, {}, cannot_run.get(method, ""), section))
         elif "method" in declared:
             for m in methods:
-                steps.append(Step(nb, f"{nb.stem}-{m}.ipynb", {"method": m}, cannot_run.get(m, "")))
+                section = {k: v for k, v in (recipes.get(m) or {}).items() if k in declared}
+                steps.append(
+                    Step(nb, f"{nb.stem}-{m}.ipynb", {"method": m}, cannot_run.get(m, ""), section)
+                )
         elif "methods" in declared:
             steps.append(Step(nb, nb.name, {"methods": runnable}))
         else:
             steps.append(Step(nb, nb.name))
     return steps
+
+
+def step_parameters(
+    step: Step, profile: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What papermill injects for one step: the profile keys the notebook declares with the
+    step's recipe over them, then the ``--set`` keys it declares, then the step's own (its
+    ``method`` or ``methods``)."""
+    declared = declared_parameters(step.notebook)
+    extra = {k: v for k, v in (overrides or {}).items() if k in declared}
+    return parameters_for(
+        declared, {**profile, **step.recipe}, {**extra, **step.parameters}, step.notebook.name
+    )
 
 
 def unrunnable_methods(methods: list[str], config: dict[str, Any]) -> dict[str, str]:
@@ -255,6 +292,7 @@ def run_notebooks(
 
     started = time.perf_counter()
     params = load_profile(profile)
+    recipes = load_recipes(profile)
     validate(overrides or {}, "--set")
     methods = list(methods or METHODS)
     unknown = sorted(set(methods) - set(METHODS))
@@ -273,7 +311,7 @@ def run_notebooks(
     involved = [m for m in methods if any(method_of(nb) == m for nb in chosen)]
     if any({"method", "methods"} & set(declared_parameters(nb)) for nb in chosen):
         involved = methods
-    steps = plan_course(chosen, methods, unrunnable_methods(involved, config))
+    steps = plan_course(chosen, methods, unrunnable_methods(involved, config), recipes)
     out_dir = out_dir or outputs_home() / Path(str(profile)).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = kernel or kernel_name()
@@ -293,14 +331,17 @@ def run_notebooks(
             say(f"{head} skipped: {step.skip}")
             results.append(
                 NotebookResult(
-                    step.notebook.name, "skipped", 0.0, str(target), step.skip, step.parameters
+                    step.notebook.name,
+                    "skipped",
+                    0.0,
+                    str(target),
+                    step.skip,
+                    {**step.recipe, **step.parameters},
                 )
             )
             continue
         say(f"{head} …", end="\n" if cell_progress else "")
-        declared = declared_parameters(step.notebook)
-        extra = {k: v for k, v in (overrides or {}).items() if k in declared}
-        inject = parameters_for(declared, params, {**extra, **step.parameters}, step.notebook.name)
+        inject = step_parameters(step, params, overrides)
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -320,7 +361,13 @@ def run_notebooks(
         figures = save_figures(target, out_dir / "figures" / Path(step.output).stem)
         results.append(
             NotebookResult(
-                step.notebook.name, status, seconds, str(target), error, step.parameters, figures
+                step.notebook.name,
+                status,
+                seconds,
+                str(target),
+                error,
+                {**step.recipe, **step.parameters},
+                figures,
             )
         )
         if status == "ok":
@@ -415,7 +462,8 @@ def committed_parameters(notebook: Path) -> dict[str, Any]:
     profile = COMMITTED_PROFILES.get(notebook.stem)
     if profile is None:
         return {}
-    chosen = parameters_for(declared_parameters(notebook), load_profile(profile))
+    seen = with_recipe(load_profile(profile), load_recipes(profile), method_of(notebook))
+    chosen = parameters_for(declared_parameters(notebook), seen)
     folder = repo_root() / str(chosen.get("data_dir") or "")
     if not (folder / "DiffusionEmotion_S").is_dir():
         raise ParameterError(
