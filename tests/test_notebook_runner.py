@@ -161,7 +161,7 @@ def test_skipped_steps_are_reported_not_run(course, monkeypatch):
     monkeypatch.setattr(
         runner,
         "plan_course",
-        lambda notebooks, methods, cannot_run: [
+        lambda notebooks, methods, cannot_run, *recipes: [
             runner.Step(notebooks[0], "00_first.ipynb"),
             runner.Step(notebooks[2], "02_last.ipynb", {}, "needs identities"),
         ],
@@ -179,7 +179,8 @@ def test_unknown_method_is_an_error(course):
 
 
 def test_every_chapter_opens_with_goals_and_closes_with_exercises():
-    """Course quality: goals and prerequisites first; exercises with hints last."""
+    """Course quality: goals and prerequisites first; key takeaways, then exercises with hints and
+    collapsed solution sketches, last."""
     for nb in runner.course_notebooks():
         cells = nbformat.read(nb, as_version=4).cells
         opening, closing = cells[0].source, cells[-1].source
@@ -189,6 +190,10 @@ def test_every_chapter_opens_with_goals_and_closes_with_exercises():
         exercises = [line for line in closing.splitlines() if re.match(r"\d+\. ", line)]
         assert len(exercises) >= 3, nb.name
         assert closing.count("*Hint") >= len(exercises) - 1, nb.name
+        # takeaways before the exercises, and a collapsed solution sketch for every exercise
+        assert "## Key takeaways" in closing.split("## Exercises")[0], nb.name
+        assert closing.count("<details>") >= len(exercises), nb.name
+        assert closing.count("<details>") == closing.count("</details>"), nb.name
 
 
 def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path, monkeypatch):
@@ -197,7 +202,7 @@ def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path, monkeypatch)
     results = runner.run_notebooks(
         "diffusionfer",
         only=["30"],
-        overrides={"data_dir": str(dev_set)},
+        overrides={"data_dir": str(dev_set), "epochs": 2},  # the plumbing, not the model
         out_dir=tmp_path / "out",
         methods=["baseline"],
     )

@@ -1,0 +1,64 @@
+"""The chapters whose committed outputs are real DiffusionFER-S: they say so, and their numbers
+are the data's (checked against the data when it is present)."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from ferlib.course import runner
+from ferlib.data import load_dataset
+from ferlib.params import ParameterError
+from ferlib.paths import repo_root
+
+NOTEBOOKS = repo_root() / "notebooks"
+
+
+def injected(stem: str) -> dict:
+    import ast
+
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            pairs = (line.split("=", 1) for line in cell.source.splitlines() if "=" in line)
+            return {k.strip(): ast.literal_eval(v.strip()) for k, v in pairs}
+    return {}
+
+
+def output_text(stem: str) -> str:
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    return "".join(
+        o.get("text", "") + o.get("data", {}).get("text/plain", "")
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize("stem", sorted(runner.COMMITTED_PROFILES))
+def test_real_data_chapters_commit_real_data_outputs_and_say_so(stem):
+    params = injected(stem)
+    assert params["dataset"] == "diffusionfer" and params["data_dir"] == "data/diffusionfer"
+    opening = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells[0].source
+    assert "real DiffusionFER-S" in opening
+
+
+def test_other_chapters_commit_their_defaults():
+    for nb in runner.course_notebooks():
+        if nb.stem not in runner.COMMITTED_PROFILES:
+            assert injected(nb.stem) == {}, nb.name
+
+
+def test_committed_numbers_are_the_dev_sets(dev_set):
+    """What 00 and 10 print about the data is the data's own (counts and split sizes)."""
+    data = load_dataset("diffusionfer", dev_set)
+    explore = output_text("00_explore_data")
+    assert f"{len(data)} labelled images" in explore
+    assert f"images found on disk : {data.report.images_found}" in explore
+    assert data.summary() in output_text("10_baseline")
+
+
+def test_refresh_refuses_a_real_data_chapter_without_its_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "repo_root", lambda: tmp_path)
+    with pytest.raises(ParameterError, match="not at .*data/diffusionfer.*ln -s"):
+        runner.committed_parameters(NOTEBOOKS / "00_explore_data.ipynb")
+    assert runner.committed_parameters(NOTEBOOKS / "40_real_faces.ipynb") == {}
