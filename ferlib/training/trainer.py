@@ -438,7 +438,7 @@ def fit_or_load(
     A finished run on other data (edited labels, other files) is never re-used: the default
     folder differs, and a given ``out_dir`` holding one is refused with what differs.
 
-    Taught in ``notebooks/10_baseline.ipynb`` §3.
+    Taught in ``notebooks/10_baseline.ipynb`` §4.
     """
     data = data if data is not None else load_from_config(config)
     fingerprint = data_fingerprint(data)
