@@ -463,3 +463,27 @@ def test_tables_put_the_baseline_first_then_the_registry_order(tmp_path: Path):
     assert list(summary["method"]) == expected
     body = results_markdown(summary).splitlines()[2:]
     assert [line.split(" | ")[0].strip("| ") for line in body] == expected
+
+
+def test_prediction_slope_and_label_bands_show_regression_to_the_mean():
+    from ferlib.evaluation.errors import error_by_label_band, prediction_slope
+
+    y = np.array([[-0.8, -0.6], [-0.3, 0.0], [0.0, 0.3], [0.3, 0.6], [0.8, 0.9]])
+    p = 0.5 * y  # every prediction pulled halfway to 0
+    slope = prediction_slope(p, y)
+    np.testing.assert_allclose(slope["slope"], [0.5, 0.5])
+    np.testing.assert_allclose(slope["std_ratio"], [0.5, 0.5])
+    np.testing.assert_allclose(slope["pcc"], [1.0, 1.0])
+    bands = error_by_label_band(p, y, edges=(-1.0, -0.5, 0.5, 1.0))
+    valence = bands.loc["valence"]
+    assert list(valence.index) == ["[-1.0, -0.5)", "[-0.5, +0.5)", "[+0.5, +1.0]"]
+    assert list(valence["n"]) == [1, 3, 1]
+    np.testing.assert_allclose(valence["bias"], [0.4, 0.0, -0.4])
+    np.testing.assert_allclose(valence["mae"], [0.4, 0.1, 0.4])
+    arousal = bands.loc["arousal"]
+    assert list(arousal["n"]) == [1, 2, 2]
+    np.testing.assert_allclose(arousal["prediction"], [-0.3, 0.075, 0.375])
+    only_positive = error_by_label_band(p[2:], y[2:], edges=(-1.0, -0.5, 0.5, 1.0))
+    assert list(only_positive.loc["valence"].index) == ["[-0.5, +0.5)", "[+0.5, +1.0]"]
+    with pytest.raises(ValueError):
+        error_by_label_band(p, y, edges=(0.5, 0.0))

@@ -65,3 +65,13 @@ def test_term_curves_one_panel_per_logged_term():
     np.testing.assert_allclose(visible[1].lines[0].get_ydata(), [1.1, 1.2, 1.3])
     empty = render(figures.evaluation.term_curves(history[["epoch"]]))
     assert "no training terms" in empty.axes[0].texts[0].get_text()
+
+
+def test_views_on_plane_keeps_coinciding_views_apart():
+    """Untrained, y_a and y_n coincide: y_n is a larger hollow square around y_a's filled dot."""
+    rows = [torch.rand(20, 2) - 0.5 for _ in range(3)]
+    fig = render(figures.avce.views_on_plane({"a": [*rows, rows[2]]}, n_show=5))
+    labels, x, y_n, y_a = fig.axes[0].collections  # drawing order: y_n under y_a
+    np.testing.assert_allclose(y_n.get_offsets(), y_a.get_offsets())
+    assert y_n.get_facecolors().size == 0 or (y_n.get_facecolors()[:, 3] == 0).all()  # hollow
+    assert y_n.get_sizes()[0] > 2 * y_a.get_sizes()[0]

@@ -222,3 +222,16 @@ def test_paired_differences_draws_each_method_and_colours_the_verdict():
     assert "baseline" in right.get_xlabel() and "300 test images" in fig._suptitle.get_text()
     assert fig.get_size_inches()[0] <= 12
     assert len(figures.evaluation.paired_differences(table.iloc[0:0]).axes) == 1  # message
+
+
+def test_learning_curves_marks_learning_rate_drops():
+    rows = history(best=5)
+    for row in rows:
+        row["lr"] = 1e-3 * 0.5 ** ((row["epoch"] >= 3) + (row["epoch"] >= 6))
+    fig = render(figures.evaluation.learning_curves(rows))
+    for ax in fig.axes:
+        drops = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+        assert [line.get_xdata()[0] for line in drops] == [2.5, 5.5]
+    assert "learning rate ×0.5" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    no_drop = render(figures.evaluation.learning_curves(history()))
+    assert not [line for line in no_drop.axes[0].get_lines() if line.get_linestyle() == ":"]

@@ -338,3 +338,68 @@ def test_train_runs_in_worker_processes_match_a_run_on_as_many_threads(
         torch.set_num_threads(threads)
     there, _ = ckpt.load_model(run_dir(recipes[1], data_digest=digest) / ckpt.BEST)
     assert weight_digest(there) == weight_digest(here.model)
+
+
+def test_run_iterations_equals_a_hand_written_loop(config, tiny_data, tmp_path):
+    """The loop chapter 10 writes out (forward, L_sup, backward, two Adams, MultiStepLR) gives
+    the trainer's weights after the same iterations, on the same seed."""
+    from ferlib.data.transforms import normalize
+    from ferlib.methods.losses import sup_loss
+    from ferlib.training.seeding import seed_everything
+    from ferlib.training.trainer import Trainer
+
+    k, config = 3, {**config, "device": "cpu"}
+    trainer = Trainer(config, tmp_path, data=tiny_data, progress=False)
+    logs = trainer.run_iterations(k)
+    assert len(logs) == k and trainer.iteration == k
+
+    seed_everything(config["seed"])
+    method = build_method(config)  # the same initial weights as the trainer's
+    model = method.core.to(memory_format=torch.channels_last)  # the trainer's CPU layout
+    optimizers = [
+        torch.optim.Adam(part.parameters(), lr=config["lr"], betas=tuple(config["betas"]))
+        for part in (model.trunk, model.head)
+    ]
+    schedulers = [
+        torch.optim.lr_scheduler.MultiStepLR(opt, config["milestones"], config["gamma"])
+        for opt in optimizers
+    ]
+    loader = method.train_loader(tiny_data.subset("train"))
+    model.train()
+    losses = []
+    for (images, targets, _), _ in zip(loader, range(k), strict=False):
+        pred, _ = model(normalize(images).contiguous(memory_format=torch.channels_last))
+        loss = sup_loss(pred, targets)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in optimizers:
+            opt.step()
+        for scheduler in schedulers:
+            scheduler.step()
+        losses.append(loss.item())
+    assert losses == [row["loss"] for row in logs]
+    for (name, mine), theirs in zip(
+        model.state_dict().items(), trainer.method.core.state_dict().values(), strict=True
+    ):
+        assert torch.equal(mine, theirs), name  # bit-identical: the same operations in order
+    with pytest.raises(RuntimeError, match="fresh trainer"):
+        trainer.run_iterations(1)
+
+
+def test_lr_drop_epochs_maps_iteration_milestones_to_epochs(config, tiny_data, tmp_path):
+    from ferlib.training.trainer import lr_drop_epochs
+
+    assert lr_drop_epochs([500, 750], 22) == [23, 35]
+    assert lr_drop_epochs([220], 22) == [11]  # iteration 220 is the first of epoch 11
+    with pytest.raises(ValueError):
+        lr_drop_epochs([5], 0)
+    result = train(config, tmp_path, data=tiny_data, progress=False)
+    per_epoch = result.history[0]["iteration"]
+    lr = [row["lr"] for row in result.history]
+    seen = [e + 1 for e in range(1, len(lr)) if lr[e] < lr[e - 1]]  # epochs (from 1)
+    assert seen == [math.ceil(m / per_epoch) for m in config["milestones"]]
+    assert all(
+        e in (d, d - 1)
+        for e, d in zip(seen, lr_drop_epochs(config["milestones"], per_epoch), strict=True)
+    )

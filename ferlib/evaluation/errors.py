@@ -8,7 +8,9 @@ and labels are ``(N, 2)`` arrays of ``[valence, arousal]`` (numpy, torch or nest
 - ``paired_bootstrap``: how much each method's score differs from a reference method's on the
   same test images, with an interval from resampling those images once for all methods;
 - ``per_group_error``: which emotions, people or prompts a model gets wrong, and in which direction;
-- ``va_error_grid``: where on the VA plane the errors are.
+- ``va_error_grid``: where on the VA plane the errors are;
+- ``prediction_slope``, ``error_by_label_band``: regression to the mean, and where along
+  each dimension the errors are.
 
 Tables of finished runs are ``ferlib.reporting.runs``.
 """
@@ -303,6 +305,79 @@ def per_group_error(frame: pd.DataFrame, preds: Any, by: str = "expression") -> 
     out = out.loc[order] if len(out) else out.reindex(columns=list(GROUP_ERROR_COLUMNS))
     out.index.name = by
     return out
+
+
+def prediction_slope(preds: Any, targets: Any) -> pd.DataFrame:
+    """How strongly the predictions follow the labels, per dimension (rows valence, arousal).
+
+    Columns: ``slope``, the least-squares slope of prediction on label (cov / σ²_label, population
+    moments); ``std_ratio``, σ_prediction / σ_label; ``pcc``. ``slope = pcc · std_ratio``, so a
+    model whose predictions are not perfectly correlated with the labels and spread no wider than
+    them has a slope below 1: **regression to the mean** (it under-states strong labels on both
+    sides). A slope of 1 is the dashed identity line of ``figures.evaluation.pred_vs_true``.
+
+    Taught in ``notebooks/10_baseline.ipynb`` §5.
+    """
+    p, y = va_array(preds, "preds"), va_array(targets, "targets")
+    if p.shape != y.shape or len(y) < 2:
+        raise ValueError(f"need two or more matching rows, got preds {p.shape}, targets {y.shape}")
+    dp, dy = p - p.mean(0), y - y.mean(0)
+    cov, var_p, var_y = (dp * dy).mean(0), (dp**2).mean(0), (dy**2).mean(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table = pd.DataFrame(
+            {
+                "slope": cov / var_y,
+                "std_ratio": np.sqrt(var_p / var_y),
+                "pcc": cov / np.sqrt(var_p * var_y),
+            },
+            index=pd.Index(["valence", "arousal"], name="dimension"),
+        )
+    return table
+
+
+def error_by_label_band(
+    preds: Any, targets: Any, edges: Sequence[float] = (-1.0, -0.5, -0.2, 0.2, 0.5, 1.0)
+) -> pd.DataFrame:
+    """The errors of the images whose *label* falls in each band of ``edges``, per dimension.
+
+    Rows indexed by (``dimension``, ``band``), the band written as "[lo, hi)" (the last one
+    closed; labels outside the edges count in the outer bands); columns ``n``, ``label`` (mean
+    label), ``prediction`` (mean prediction), ``bias`` (mean of prediction − label) and ``mae``.
+    Empty bands are left out. Under regression to the mean the bias is positive in the lowest
+    band and negative in the highest, and the MAE grows towards both ends.
+
+    Taught in ``notebooks/10_baseline.ipynb`` §5.
+    """
+    p, y = va_array(preds, "preds"), va_array(targets, "targets")
+    if p.shape != y.shape:
+        raise ValueError(f"preds {p.shape} and targets {y.shape} differ in shape")
+    edges = np.asarray(edges, dtype=np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"edges must increase strictly, got {edges.tolist()}")
+    names = [
+        f"[{lo:+.1f}, {hi:+.1f}{']' if k == len(edges) - 2 else ')'}"
+        for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+    ]
+    rows = []
+    for d, dim in enumerate(("valence", "arousal")):
+        band = np.clip(np.searchsorted(edges, y[:, d], side="right") - 1, 0, len(edges) - 2)
+        for k, name in enumerate(names):
+            mask = band == k
+            if mask.any():
+                err = p[mask, d] - y[mask, d]
+                rows.append(
+                    {
+                        "dimension": dim,
+                        "band": name,
+                        "n": int(mask.sum()),
+                        "label": float(y[mask, d].mean()),
+                        "prediction": float(p[mask, d].mean()),
+                        "bias": float(err.mean()),
+                        "mae": float(np.abs(err).mean()),
+                    }
+                )
+    columns = ["dimension", "band", "n", "label", "prediction", "bias", "mae"]
+    return pd.DataFrame(rows, columns=columns).set_index(["dimension", "band"])
 
 
 def va_error_grid(

@@ -121,7 +121,7 @@ def va_metrics(
     RMSE averaged over consecutive batches of `batch_size`, PCC and CCC with an N-1 covariance, and
     SAGR hits only on non-zero labels. NaN values are returned as NaN with a warning.
 
-    Taught in ``notebooks/10_baseline.ipynb`` §4.
+    Taught in ``notebooks/10_baseline.ipynb`` §5.
     """
     _check_compat(compat)
     if batch_size < 1:

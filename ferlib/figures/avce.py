@@ -91,7 +91,9 @@ def views_on_plane(panels: Mapping[str, Sequence[Any]], n_show: int = 12, seed: 
     """Per panel (title -> (labels, x, y_a, y_n), each (B, 2)): ``n_show`` samples on the VA plane.
 
     Each sample's prediction x is joined to its attentive output y_a (solid) and its inattentive
-    output y_n (dotted); its label is a black cross. The dashed square is H's output range.
+    output y_n (dotted); its label is a black cross. The dashed square is H's output range. The
+    views stay apart to the eye where they coincide (as they do untrained): y_a is a small filled
+    circle, y_n a larger hollow square drawn around it, and the lines are half transparent.
     """
     fig = Figure(figsize=(5.2 * len(panels), 5.0), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
@@ -112,19 +114,34 @@ def views_on_plane(panels: Mapping[str, Sequence[Any]], n_show: int = 12, seed: 
             )
         )
         for i in show:
-            ax.plot(*zip(x[i], y_a[i], strict=True), color=ATTENTIVE, lw=0.9, alpha=0.7)
-            ax.plot(*zip(x[i], y_n[i], strict=True), color=INATTENTIVE, lw=0.9, ls=":", alpha=0.9)
+            ax.plot(*zip(x[i], y_a[i], strict=True), color=ATTENTIVE, lw=1.4, alpha=0.6)
+            ax.plot(*zip(x[i], y_n[i], strict=True), color=INATTENTIVE, lw=1.0, ls=":", alpha=0.9)
         ax.scatter(*labels[show].T, marker="x", color=LABEL, s=28, lw=1.2, zorder=4)
-        ax.scatter(*x[show].T, color=PRED, s=30, zorder=5)
-        ax.scatter(*y_a[show].T, color=ATTENTIVE, s=22, zorder=5)
-        ax.scatter(*y_n[show].T, color=INATTENTIVE, s=22, marker="s", zorder=5)
+        ax.scatter(*x[show].T, color=PRED, s=30, alpha=0.85, zorder=5)
+        ax.scatter(
+            *y_n[show].T,
+            marker="s",
+            s=80,
+            facecolors="none",
+            edgecolors=INATTENTIVE,
+            lw=1.4,
+            zorder=6,
+        )
+        ax.scatter(*y_a[show].T, color=ATTENTIVE, s=18, alpha=0.85, zorder=7)
         ax.set_title(title, fontsize=10)
     handles = [
         Line2D([], [], marker="x", color=LABEL, ls="none", label="label"),
         Line2D([], [], marker="o", color=PRED, ls="none", label="prediction x"),
-        Line2D([], [], marker="o", color=ATTENTIVE, label="attentive y_a = H(sparsemax z)"),
+        Line2D([], [], marker="o", color=ATTENTIVE, label="attentive y_a = H(sparsemax q)"),
         Line2D(
-            [], [], marker="s", color=INATTENTIVE, ls=":", label="inattentive y_n = H(softmax z)"
+            [],
+            [],
+            marker="s",
+            markersize=8,
+            markerfacecolor="none",
+            color=INATTENTIVE,
+            ls=":",
+            label="inattentive y_n = H(softmax q)",
         ),
     ]
     axes[-1].legend(handles=handles, fontsize=8, loc="lower left", framealpha=0.9)

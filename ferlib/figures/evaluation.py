@@ -49,7 +49,9 @@ def learning_curves(history: pd.DataFrame | Sequence[dict[str, Any]]) -> Figure:
 
     ``history`` is a run's ``history.csv`` as a frame, or ``TrainResult.history``. The best
     epoch (highest ``val_ccc_mean``, the first one on ties, as the trainer picks it) is marked by a
-    dashed vertical line in both panels and a star on the mean CCC curve.
+    dashed vertical line in both panels and a star on the mean CCC curve. Where the history's
+    ``lr`` column falls (the learning-rate schedule's drops), a dotted line sits between the last
+    epoch at the old rate and the first at the new one, in both panels.
     """
     frame = pd.DataFrame(list(history) if not isinstance(history, pd.DataFrame) else history)
     if frame.empty or "epoch" not in frame.columns:
@@ -98,6 +100,21 @@ def learning_curves(history: pd.DataFrame | Sequence[dict[str, Any]]) -> Figure:
         )
         title += f"\nbest epoch {best_epoch:g}: mean CCC {best_score:.3f}"
     ccc_ax.set_title(title, fontsize=10)
+    if "lr" in frame.columns:
+        lr = frame["lr"].to_numpy(dtype=float)
+        for k in np.flatnonzero(lr[1:] < lr[:-1]) + 1:
+            label = f"learning rate ×{lr[k] / lr[k - 1]:.2g}"
+            first = label not in [line.get_label() for line in loss_ax.get_lines()]
+            for ax in (loss_ax, ccc_ax):
+                ax.axvline(
+                    (epoch[k - 1] + epoch[k]) / 2,
+                    color="tab:red",
+                    linestyle=":",
+                    linewidth=1.2,
+                    label=label if first else None,
+                )
+        if (lr[1:] < lr[:-1]).any():
+            loss_ax.legend(fontsize=8, frameon=False, loc="upper right")
     ccc_ax.legend(fontsize=8, frameon=False, loc="best")
     for ax in (loss_ax, ccc_ax):
         if len(epoch) <= 20:

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -203,26 +203,12 @@ class Trainer:
         """One pass over the training loader: the epoch mean of every logged term (each over
         the batches that logged it: CAF's critic steps and ELIM's OT steps skip some), the
         images seen and the seconds taken."""
-        loader = self.loaders["train"]
-        for sampler in (loader.sampler, loader.batch_sampler):
-            if hasattr(sampler, "set_epoch"):  # DistributedSampler, or a method's own sampler
-                sampler.set_epoch(epoch)
-        self.method.train_mode()
+        loader = self._start_epoch(epoch)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         seen, start = 0, time.perf_counter()
         for images, targets, index in loader:
-            x = to_model_input(images, self.device, self.channels_last)
-            y = targets.to(self.device, non_blocking=True)
-            try:
-                logs = self.method.training_step(x, y, self.iteration, index)
-            except NonFiniteLossError as err:
-                raise TrainingDivergedError(
-                    f"{err} at epoch {epoch + 1}, iteration {self.iteration}; the last good "
-                    f"checkpoint is {self.out_dir / ckpt.LAST} (epoch {epoch}); try a lower lr"
-                ) from err
-            self.method.step_schedulers()
-            self.iteration += 1
+            logs = self._step(epoch, images, targets, index)
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
                 counts[key] = counts.get(key, 0) + 1
@@ -230,6 +216,52 @@ class Trainer:
             bar.update(1)
         means = {key: sums[key] / counts[key] for key in sums}
         return means, seen, time.perf_counter() - start
+
+    def _start_epoch(self, epoch: int) -> torch.utils.data.DataLoader:
+        """The training loader, its sampler set to ``epoch``, and every module in ``train()``."""
+        loader = self.loaders["train"]
+        for sampler in (loader.sampler, loader.batch_sampler):
+            if hasattr(sampler, "set_epoch"):  # DistributedSampler, or a method's own sampler
+                sampler.set_epoch(epoch)
+        self.method.train_mode()
+        return loader
+
+    def _step(
+        self, epoch: int, images: torch.Tensor, targets: torch.Tensor, index: torch.Tensor
+    ) -> dict[str, float]:
+        """One iteration: the method's update on one batch, then the schedulers."""
+        x = to_model_input(images, self.device, self.channels_last)
+        y = targets.to(self.device, non_blocking=True)
+        try:
+            logs = self.method.training_step(x, y, self.iteration, index)
+        except NonFiniteLossError as err:
+            raise TrainingDivergedError(
+                f"{err} at epoch {epoch + 1}, iteration {self.iteration}; the last good "
+                f"checkpoint is {self.out_dir / ckpt.LAST} (epoch {epoch}); try a lower lr"
+            ) from err
+        self.method.step_schedulers()
+        self.iteration += 1
+        return logs
+
+    def run_iterations(self, count: int) -> list[dict[str, float]]:
+        """The first ``count`` iterations of the first epoch, exactly as ``fit`` runs them (the
+        same batches, updates and scheduler steps), without validation, checkpoints or resume;
+        returns each iteration's logged losses. For checking a hand-written loop against the
+        trainer: afterwards ``self.method`` holds the weights ``fit`` would hold at that point.
+
+        Taught in ``notebooks/10_baseline.ipynb`` §3.
+        """
+        if self.iteration:
+            raise RuntimeError("run_iterations starts a fresh trainer; this one has run already")
+        per_epoch = len(self.loaders["train"])
+        if not 0 < count <= per_epoch:
+            raise ValueError(f"count must lie in 1..{per_epoch} (one epoch), got {count}")
+        logs = []
+        for images, targets, index in self._start_epoch(0):
+            logs.append(self._step(0, images, targets, index))
+            if len(logs) == count:
+                break
+        return logs
 
     def fit(self) -> TrainResult:
         """Train (or resume) into ``out_dir``, holding its run lock throughout."""
@@ -352,6 +384,23 @@ class Trainer:
         )
 
 
+def lr_drop_epochs(milestones: Sequence[int], iterations_per_epoch: int) -> list[int]:
+    """The epochs (counted from 1) in which each learning-rate drop takes effect.
+
+    ``MultiStepLR`` steps once per iteration (docs/methods/README.md §3.5), so its milestones
+    count iterations: the rate is multiplied by ``gamma`` from iteration ``m`` on (counted from
+    0), which lies in epoch ``m // iterations_per_epoch + 1``. The history's ``lr`` column (the
+    rate after each epoch's last scheduler step) shows it from epoch
+    ``ceil(m / iterations_per_epoch)`` on: the same epoch, or the one before when ``m`` is a
+    multiple of ``iterations_per_epoch``.
+
+    Taught in ``notebooks/10_baseline.ipynb`` §4.
+    """
+    if iterations_per_epoch < 1:
+        raise ValueError(f"iterations_per_epoch must be >= 1, got {iterations_per_epoch}")
+    return [int(m) // iterations_per_epoch + 1 for m in sorted(milestones)]
+
+
 def run_dir(
     config: dict[str, Any],
     root: str | os.PathLike[str] | None = None,
@@ -389,7 +438,7 @@ def fit_or_load(
     A finished run on other data (edited labels, other files) is never re-used: the default
     folder differs, and a given ``out_dir`` holding one is refused with what differs.
 
-    Taught in ``notebooks/10_baseline.ipynb`` §3.
+    Taught in ``notebooks/10_baseline.ipynb`` §4.
     """
     data = data if data is not None else load_from_config(config)
     fingerprint = data_fingerprint(data)
