@@ -501,8 +501,9 @@ def seed_runs(
 ) -> dict[str, dict[int, Path]]:
     """The finished run of every method and seed on ``config``'s data, training the missing ones.
 
-    A missing seed is trained with the method's default recipe on ``config``'s data and training
-    settings (quietly; several at once, see ``train_runs``). A method that cannot train on ``data``
+    A run counts only if it is this recipe's (its run folder: the method's defaults with
+    ``config``'s data and training settings, on this data); a missing seed is trained with it
+    (quietly; several at once, see ``train_runs``). A method that cannot train on ``data``
     (``methods.cannot_train``) is left out and its reason logged. Returns
     ``{method: {seed: run folder}}`` in the given order.
     """
@@ -515,19 +516,22 @@ def seed_runs(
             continue
         chosen.append(method)
 
+    def recipe(method: str, seed: int) -> dict[str, Any]:
+        return resolve_config(None, {**shared, "method": method, "seed": seed})
+
     def by_seed(method: str) -> dict[int, Path]:
-        """The finished runs of ``method`` on this data, by seed (one scan of its folder)."""
+        """The finished runs of exactly this recipe on this data, by seed: its own run folders,
+        never a run of the method trained with another recipe (another length, augmentation…)."""
         found: dict[int, Path] = {}
-        for run in matching_runs(config, method, data_digest=digest):
-            found.setdefault(int(run.name.removeprefix("seed")), run)
+        for seed in seeds:
+            folder = run_dir(recipe(method, seed), None, digest)
+            if (folder / "metrics.json").is_file() and (folder / ckpt.BEST).is_file():
+                found[seed] = folder
         return found
 
     done = {method: by_seed(method) for method in chosen}
     missing = [
-        resolve_config(None, {**shared, "method": method, "seed": seed})
-        for method in chosen
-        for seed in seeds
-        if seed not in done[method]
+        recipe(method, seed) for method in chosen for seed in seeds if seed not in done[method]
     ]
     if missing:
         train_runs(missing, workers)
