@@ -305,6 +305,8 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
 
     monkeypatch.setattr(trainer_module, "fit_or_load", counting_fit)
     fit_or_load(quick, data=anonymous, progress=False)  # seed 0 exists already
+    # seed 1 exists only with another recipe: it is not this recipe's run, so it is trained again
+    other = real_fit({**quick, "epochs": 2, "seed": 1}, data=anonymous, progress=False)
     logged = []
     runs = trainer_module.seed_runs(
         quick, ["baseline", "elim"], [0, 1], data=anonymous, log=logged.append
@@ -312,6 +314,7 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
     assert trained == [("baseline", 1)]
     assert list(runs) == ["baseline"] and sorted(runs["baseline"]) == [0, 1]
     assert [p.name for p in runs["baseline"].values()] == ["seed0", "seed1"]
+    assert runs["baseline"][1] != other.out_dir
     assert logged == [f"elim: left out — elim needs identities and {tiny_data.name} has none"]
     again = trainer_module.seed_runs(quick, ["baseline"], [0, 1], anonymous, logged.append)
     assert again == runs and trained == [("baseline", 1)]  # nothing retrained
