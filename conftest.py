@@ -8,8 +8,8 @@ notebooks run here with the parameters of ``params/nbval.yaml`` injected after t
 temporary ``FERZOO_OUTPUTS``, never into the course's ``outputs/``. The full default run is what
 ``ferlib notebooks --refresh`` commits and ``./run_all.sh`` executes.
 
-Chapters whose committed outputs come from the real DiffusionFER-S development set (their
-papermill ``injected-parameters`` cell says so; ``ferlib.course.runner.COMMITTED_PROFILES``):
+Chapters whose committed outputs come from the real DiffusionFER-S development set (their metadata
+records it, ``ferzoo.committed_parameters``; ``ferlib.course.runner.COMMITTED_PROFILES``):
 - with the data at the committed ``data_dir`` (``data/diffusionfer``), they run on it with the
   budget and their marked cells are compared;
 - with the data only at the tests' optional ``FERZOO_DEV_SET`` location, they run on it, but
@@ -31,14 +31,9 @@ BUDGET = "params/nbval.yaml"
 
 
 def _committed_parameters(nb) -> dict:
-    """The parameters papermill injected when the committed outputs were made ({} if none)."""
-    import ast
-
-    for cell in nb.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            pairs = (line.split("=", 1) for line in cell.source.splitlines() if "=" in line)
-            return {k.strip(): ast.literal_eval(v.strip()) for k, v in pairs}
-    return {}
+    """The parameters a chapter's committed outputs were made with ({} for its own defaults),
+    recorded in its metadata by ``ferlib.course.runner.record_parameters``."""
+    return dict(nb.metadata.get("ferzoo", {}).get("committed_parameters", {}))
 
 
 def _real_data(committed: dict) -> tuple[str | None, bool]:

@@ -15,14 +15,8 @@ NOTEBOOKS = repo_root() / "notebooks"
 
 
 def injected(stem: str) -> dict:
-    import ast
-
-    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
-    for cell in nb.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            pairs = (line.split("=", 1) for line in cell.source.splitlines() if "=" in line)
-            return {k.strip(): ast.literal_eval(v.strip()) for k, v in pairs}
-    return {}
+    """What the chapter's committed outputs were made with (its metadata record)."""
+    return runner.committed_record(NOTEBOOKS / f"{stem}.ipynb")
 
 
 def output_text(stem: str) -> str:
@@ -42,10 +36,13 @@ def test_real_data_chapters_commit_real_data_outputs_and_say_so(stem):
     assert "real DiffusionFER-S" in opening
 
 
-def test_other_chapters_commit_their_defaults():
+def test_other_chapters_commit_their_defaults_and_none_runs_other_data_when_opened():
     for nb in runner.course_notebooks():
         if nb.stem not in runner.COMMITTED_PROFILES:
             assert injected(nb.stem) == {}, nb.name
+        cells = nbformat.read(nb, as_version=4).cells
+        # no injected-parameters cell: a reader who runs a chapter gets its own defaults
+        assert not [c for c in cells if "injected-parameters" in c.metadata.get("tags", [])]
 
 
 def test_committed_numbers_are_the_dev_sets(dev_set):

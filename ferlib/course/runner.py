@@ -474,13 +474,41 @@ def committed_parameters(notebook: Path) -> dict[str, Any]:
     return chosen
 
 
+def record_parameters(notebook: Path) -> dict[str, Any]:
+    """Move papermill's injected-parameters cell of a refreshed chapter into its metadata
+    (``ferzoo.committed_parameters``): the record of what its outputs were made with stays, and a
+    reader who runs the notebook gets its own defaults, as its first cell says."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    recorded = nb.metadata.get("ferzoo", {}).get("committed_parameters", {})
+    for cell in list(nb.cells):
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            pairs = (line.split("=", 1) for line in cell.source.splitlines() if "=" in line)
+            recorded = {k.strip(): ast.literal_eval(v.strip()) for k, v in pairs}
+            nb.cells.remove(cell)
+    nb.metadata.setdefault("ferzoo", {})["committed_parameters"] = recorded
+    nbformat.write(nb, notebook)
+    return recorded
+
+
+def committed_record(notebook: Path) -> dict[str, Any]:
+    """What a chapter's committed outputs were made with ({} for its own defaults)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return dict(nb.metadata.get("ferzoo", {}).get("committed_parameters", {}))
+
+
 def refresh_committed(
     only: list[str] | None = None, kernel: str | None = None, log: Callable[[str], None] = print
 ) -> list[Path]:
     """Re-execute notebooks in place: the outputs that get committed.
 
     Each chapter runs with its defaults, or with the profile ``COMMITTED_PROFILES`` names for it
-    (papermill's injected-parameters cell then records which). Readers on the web see these
+    (recorded in the notebook's metadata by ``record_parameters``). Readers on the web see these
     outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells against them, so they must be
     exactly what that run produces. ``log`` gets a line per notebook.
     """
@@ -506,6 +534,8 @@ def refresh_committed(
                 progress_bar=False,
                 kernel_manager_class=kernel_manager_class(),
             )
+            if parameters[nb]:
+                record_parameters(nb)
             data = f" on {parameters[nb]['dataset']}" if parameters[nb] else ""
             total = minutes(time.perf_counter() - started)
             log(
