@@ -30,12 +30,6 @@ import pytest
 BUDGET = "params/nbval.yaml"
 
 
-def _committed_parameters(nb) -> dict:
-    """The parameters a chapter's committed outputs were made with ({} for its own defaults),
-    recorded in its metadata by ``ferlib.course.runner.record_parameters``."""
-    return dict(nb.metadata.get("ferzoo", {}).get("committed_parameters", {}))
-
-
 def _real_data(committed: dict) -> tuple[str | None, bool]:
     """Where the committed outputs' dataset is on this machine (None when absent), and whether
     that is the committed location (only then can outputs be compared)."""
@@ -84,12 +78,12 @@ else:
             import nbformat
             from papermill.parameterize import parameterize_notebook
 
-            from ferlib.course.runner import declared_parameters
+            from ferlib.course.runner import committed_record, declared_parameters
 
             declared = declared_parameters(self.path)
             budget = {k: v for k, v in _budget().items() if k in declared}
             nb = nbformat.read(str(self.path), as_version=4)
-            committed = _committed_parameters(nb)
+            committed = committed_record(self.path)
             data_dir, comparable = _real_data(committed)
             smoke_only = bool(committed) and not comparable  # real-data outputs, not comparable
             if data_dir is not None:

@@ -235,8 +235,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         min_face=args.min_face,
         fps=args.fps or None,
     )
-    annotate_dir = _writable_dir(args.annotate) if args.annotate else None
-    out_dir = _writable_dir(args.out) if args.out else None
+    annotate_dir = _output_dir(args.annotate, "--annotate folder") if args.annotate else None
+    out_dir = _output_dir(args.out, "--out folder") if args.out else None
     on_picture = _annotator(annotate_dir) if annotate_dir else None
     predictor = P.FacePredictor(checkpoint, settings)  # a bad checkpoint fails here, in one line
     which = "the shipped model" if args.checkpoint is None else "checkpoint"
@@ -277,15 +277,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writable_dir(path: str) -> Path:
-    """``path`` as a folder that exists and can be written, else a one-line error."""
+def _output_dir(path: str, what: str) -> Path:
+    """``path`` checked (``paths.check_writable_dir``) and created."""
+    from .paths import check_writable_dir
 
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{folder} is a file, not a folder")
+    folder = check_writable_dir(path, what)
     folder.mkdir(parents=True, exist_ok=True)
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{folder} is not writable")
     return folder
 
 

@@ -32,15 +32,16 @@ from PIL import Image
 from ..data.images import read_rgb
 from ..evaluation.metrics import va_scores
 from . import faces as F
+from .examples import colour_field
 from .predict import FacePredictor, Settings
+from .video import video_info
 
 SCENE = (640, 480)
 
 
 def _texture(rng: np.random.Generator, width: int, height: int) -> Image.Image:
-    """A smooth random background (blurred noise in colour), different per scene."""
-    small = rng.uniform(40, 220, size=(height // 32 + 1, width // 32 + 1, 3)).astype(np.uint8)
-    return Image.fromarray(small).resize((width, height), Image.BICUBIC)
+    """A scene's background: a random colour field, finer and wider in range than the demos'."""
+    return colour_field(rng, width, height, cell=32, low=40, high=220, pad=1)
 
 
 def _paste(canvas: Image.Image, face: Image.Image, x: int, y: int, angle: float) -> None:
@@ -237,17 +238,11 @@ def memory_table(videos: dict[str, Path], fps: float = 1.0) -> list[dict]:
         rows.append(
             {
                 "video": name,
-                "frames sampled": round(video_seconds(path) * fps),
+                "frames sampled": round(video_info(path).duration * fps),
                 "peak memory (MiB)": peak_kib / 1024,
             }
         )
     return rows
-
-
-def video_seconds(path: Path) -> float:
-    from .video import video_info
-
-    return video_info(path).duration
 
 
 def decoder_table(path: str | Path) -> list[dict]:

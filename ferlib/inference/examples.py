@@ -30,9 +30,19 @@ from .faces import FaceDetector
 from .video import write_video
 
 
-def _background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
-    """A soft random colour field: something that is not a face."""
-    small = rng.uniform(50, 210, size=(height // 40 + 2, width // 40 + 2, 3)).astype(np.uint8)
+def colour_field(
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    cell: int = 40,
+    low: float = 50,
+    high: float = 210,
+    pad: int = 2,
+) -> Image.Image:
+    """A soft random colour field (blurred noise, one random colour per ``cell`` pixels): a
+    background that is not a face, different per draw."""
+    shape = (height // cell + pad, width // cell + pad, 3)
+    small = rng.uniform(low, high, size=shape).astype(np.uint8)
     return Image.fromarray(small).resize((width, height), Image.BICUBIC)
 
 
@@ -67,22 +77,22 @@ def make_examples(
         image.save(photos / name, quality=88)
         written.append(photos / name)
 
-    scene = _background(rng, 640, 400)
+    scene = colour_field(rng, 640, 400)
     scene.paste(crops["happy"].resize((200, 200)), (60, 110))
     scene.paste(crops["angry"].resize((170, 170)), (400, 80))
     save(scene, "two_people.jpg")
 
-    scene = _background(rng, 640, 400)
+    scene = colour_field(rng, 640, 400)
     scene.paste(crops["sad"].resize((30, 30)), (420, 190))
     save(scene, "small_face.jpg")
 
-    scene = _background(rng, 400, 320)
+    scene = colour_field(rng, 400, 320)
     scene.paste(crops["happy"].resize((220, 220)), (210, 50))  # 30 of 220 px past the edge
     save(scene, "at_the_border.jpg")
 
-    save(_background(rng, 480, 320), "no_face.jpg")
+    save(colour_field(rng, 480, 320), "no_face.jpg")
 
-    scene = _background(rng, 480, 360)
+    scene = colour_field(rng, 480, 360)
     scene.paste(crops["sad"].resize((200, 200)), (140, 80))
     save(scene.convert("L").convert("RGB"), "greyscale.jpg")
 
@@ -107,4 +117,4 @@ def make_examples(
     return written
 
 
-__all__ = ["make_examples", "pick_crops"]
+__all__ = ["colour_field", "make_examples", "pick_crops"]

@@ -149,14 +149,13 @@ def card_markdown(facts: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def robustness_of(model: torch.nn.Module, config: dict[str, Any], seed: int = 0) -> str:
-    """The markdown robustness table of ``model`` on ``config``'s test split, every shift."""
-    from ..data import load_from_config
+def robustness_of(model: torch.nn.Module, test: Any, image_size: int, seed: int = 0) -> str:
+    """The markdown robustness table of ``model`` on a test split (``FERData`` with its tensor
+    store), under every shift."""
     from ..evaluation.robustness import robustness_markdown, robustness_table
     from ..evaluation.shifts import SHIFTS
 
-    test = load_from_config(config).subset("test")
-    table = robustness_table(model, test, config["image_size"], list(SHIFTS), seed=seed)
+    table = robustness_table(model, test, image_size, list(SHIFTS), seed=seed)
     return robustness_markdown(table)
 
 
@@ -171,7 +170,9 @@ def build_shipped_model(
     from ..models import parameter_count
     from ..training.trainer import fit_or_load
 
-    result = fit_or_load(config)
+    data = load_from_config(config)  # once: the runs, their tests and the card share it
+    test, size = data.subset("test"), config["image_size"]
+    result = fit_or_load(config, data=data)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / SHIPPED_MODEL.name
@@ -183,23 +184,23 @@ def build_shipped_model(
         "config": {k: v for k, v in result.config.items() if k != "data_dir"},
         "augmentation": {k: v for k, v in result.config.items() if k.startswith("aug_") and v},
         "test_metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-        "data": load_from_config(result.config).summary(),
+        "data": data.summary(),
         "data_digest": (result.metrics.get("data") or {}).get("digest"),
         "parameters": parameter_count(result.model),
         "size_kib": model_path.stat().st_size / 1024,
         "weight_digest": weight_digest(model_path),
         "torch": torch.__version__,
         "machine": f"{platform.machine()} {platform.system()}",
-        "robustness": robustness_of(result.model, result.config),
+        "robustness": robustness_of(result.model, test, size),
     }
     plain = {k: (0.0 if k.startswith("aug_") else v) for k, v in config.items()}
     if plain != config:  # the same recipe without augmentation: what augmentation bought
-        ablation = fit_or_load(plain)
+        ablation = fit_or_load(plain, data=data)
         facts["without_augmentation"] = {
             "test_metrics": {
                 k: v for k, v in ablation.metrics.items() if isinstance(v, (int, float))
             },
-            "robustness": robustness_of(ablation.model, ablation.config),
+            "robustness": robustness_of(ablation.model, test, size),
         }
     (out_dir / SHIPPED_FACTS.name).write_text(json.dumps(facts, indent=1) + "\n")
     (out_dir / SHIPPED_CARD.name).write_text(card_markdown(facts))
