@@ -446,6 +446,75 @@ def _cmd_make_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .paths import check_writable_dir
+    from .reporting.search import (
+        chosen_overrides,
+        load_space,
+        recipes_yaml,
+        search_configs,
+        search_table,
+    )
+    from .reporting.tables import markdown_table
+    from .training.trainer import train_runs
+
+    space = load_space(args.space)
+    methods = args.methods or list(space["methods"])
+    out = check_writable_dir(args.out)
+    configs = search_configs(space, methods)
+    print(
+        f"search: {len(configs)} runs ({len(methods)} methods, seeds {space['seeds']}); "
+        "finished ones are loaded, the rest train",
+        flush=True,
+    )
+    train_runs(configs, workers=args.workers)
+    sections, parts = {}, []
+    for method in methods:
+        table = search_table(space, method)
+        table.to_csv(out / f"search_{method}.csv", index=False)
+        sections[method] = chosen_overrides(space, method, table)
+        rows = table.drop(columns="chosen").to_dict("records")
+        parts.append(
+            f"**{method}** (validation mean CCC, best epoch per run)\n\n" + markdown_table(rows)
+        )
+    text = "\n\n".join(parts)
+    (out / "search.md").write_text(text + "\n")
+    print(text)
+    print(f"\nchosen on validation; as a profile's sections ({out / 'search.md'}):\n")
+    print(recipes_yaml(sections))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .figures.regimes import sweep_figure
+    from .paths import check_writable_dir
+    from .reporting.regimes import AXES, sweep_configs, sweep_table
+    from .reporting.search import run_folder
+    from .reporting.tables import markdown_table
+    from .training.trainer import train_runs
+
+    values = args.values or list(AXES[args.axis])
+    out = check_writable_dir(args.out)
+    configs = sweep_configs(args.params, args.axis, values, args.methods, args.seeds)
+    print(
+        f"sweep {args.axis}: {len(configs)} runs ({len(values)} values × "
+        f"{len(args.methods)} methods × {len(args.seeds)} seeds); finished ones are loaded",
+        flush=True,
+    )
+    train_runs(configs, workers=args.workers)
+    table = sweep_table(
+        args.params, args.axis, values, args.methods, args.seeds, run_folder, n_boot=args.n_boot
+    )
+    stem = out / f"sweep_{args.axis}"
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    sweep_figure(table).savefig(stem.with_suffix(".png"), dpi=100)
+    text = markdown_table(table.drop(columns=["axis"]).to_dict("records"))
+    stem.with_suffix(".md").write_text(text + "\n")
+    print(text)
+    print(f"-> {stem}.csv, .md, .png")
+    return 0
+
+
 def _cmd_results(args: argparse.Namespace) -> int:
     from .paths import outputs_home
     from .reporting.runs import collect_runs, results_markdown, summarize_runs
@@ -656,6 +725,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="examples", help="folder (default: examples)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_make_examples)
+
+    p = sub.add_parser(
+        "search", help="each method's recipe: train the search space, choose on validation"
+    )
+    p.add_argument("--space", default="params/search.yaml", help="search space YAML")
+    p.add_argument("--methods", nargs="+", default=None, help="default: every method in it")
+    p.add_argument("--out", default="docs/results", help="folder of the tables (docs/results)")
+    p.add_argument("--workers", type=int, default=None, help="runs at a time (default: cores)")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("sweep", help="every method along one SyntheticFER axis, paired")
+    p.add_argument("--axis", required=True, choices=("identity_bias", "identities"))
+    p.add_argument("--values", type=float, nargs="+", default=None, help="default: the axis's")
+    p.add_argument("--params", default="quick", help="profile (its per-method recipes apply)")
+    p.add_argument("--methods", nargs="+", default=["baseline", "caf", "avce", "elim"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--n-boot", type=int, default=1000, help="paired bootstrap resamples")
+    p.add_argument("--out", default="docs/results", help="folder of table and figure")
+    p.add_argument("--workers", type=int, default=None, help="runs at a time (default: cores)")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("results", help="results table (mean ± std over seeds) from metrics.json")
     p.add_argument("--root", default=None, help="runs folder (default outputs/runs)")

@@ -384,6 +384,12 @@ PARAMETERS: dict[str, Parameter] = {
         "ELIM: per_sample | first_sample (code) | none",
         group="method",
     ),
+    "elim_bn_stats": Parameter(
+        "all",
+        str,
+        "ELIM: VA head BatchNorm running statistics from all passes (code) | raw latents only",
+        group="method",
+    ),
     "elim_authors_code": Parameter(
         False, bool, "ELIM: every elim flag at the authors' code value", group="method"
     ),

@@ -329,6 +329,56 @@ def test_authors_code_switches_every_flag():
     assert method.option("elim_sinkhorn") == "code" and method.option("elim_sinkhorn_iters") == 5
     assert method.option("elim_shift_mode") == "first_sample"
     assert ELIM(make_config()).option("elim_shift_mode") == "per_sample"
+    assert method.option("elim_bn_stats") == "all"
+    assert ELIM(make_config(elim_bn_stats="raw")).option("elim_bn_stats") == "raw"
+
+
+def f_theta_norm(method: ELIM) -> torch.nn.BatchNorm1d:
+    return next(m for m in method.core.head.out.modules() if isinstance(m, torch.nn.BatchNorm1d))
+
+
+@pytest.mark.parametrize("mode", ["all", "raw"])
+def test_bn_stats_raw_keeps_step_b_out_of_f_theta_s_running_statistics(mode):
+    """D9: with ``raw`` step B's per-group passes leave f_θ's running statistics where step A and
+    step B's raw pass put them; with ``all`` (the code) they move them. The losses are the same."""
+    x, y = batch()
+    results = {}
+    for bn_stats in ("all", "raw"):
+        torch.manual_seed(0)
+        method = method_with(
+            [0] * 4 + [1] * 4, elim_warmup_start=0, elim_warmup_end=1, elim_bn_stats=bn_stats
+        )
+        norm = f_theta_norm(method)
+        seen = []
+        norm.register_forward_hook(
+            lambda m, inp, out, seen=seen: seen.append(m.running_mean.clone())
+        )
+        torch.manual_seed(1)
+        logs = method.training_step(x, y, 3, torch.arange(8))
+        results[bn_stats] = (logs, seen, norm.running_mean.clone(), int(norm.num_batches_tracked))
+    logs, seen, final, tracked = results[mode]
+    # passes: step A (raw), step B's raw forward, then the reference and one target group
+    assert len(seen) == 4
+    if mode == "raw":
+        assert torch.equal(final, seen[1])  # the group passes changed nothing
+        assert tracked == 2
+    else:
+        assert not torch.allclose(final, seen[1]) and tracked == 4
+    assert logs["elim"] == pytest.approx(results["all"][0]["elim"], rel=1e-6)
+    assert logs["loss"] == pytest.approx(results["all"][0]["loss"], rel=1e-6)
+
+
+def test_frozen_running_stats_restores_momentum_and_normalises_with_the_batch():
+    from ferlib.methods.elim import frozen_running_stats
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4, momentum=0.3)).train()
+    x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    before = net[1].running_var.clone()
+    with frozen_running_stats(net):
+        inside = net(x)
+    assert torch.equal(net[1].running_var, before) and net[1].momentum == 0.3
+    assert torch.allclose(inside, net(x))  # batch statistics, as without the context
+    assert not torch.equal(net[1].running_var, before)  # outside it they move again
 
 
 def identity_head(method: ELIM, d: int) -> None:

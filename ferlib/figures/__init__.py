@@ -3,14 +3,15 @@
 - ``style``: colours, axis words, the circumplex, messages and JPEG grids (shared by all);
 - ``data``: a dataset before training; ``evaluation``: a trained model's errors and curves;
 - ``caf``, ``avce``, ``elim``: each method's mechanism; ``prompt``: prompt against expression;
-- ``faces``: predictions on real pictures and videos (annotated frames, VA traces).
+- ``faces``: predictions on real pictures and videos (annotated frames, VA traces);
+- ``regimes``: the sweeps of where each method beats the Baseline.
 
 Figures import numbers (``ferlib.evaluation``), never the other way round.
 """
 
 import importlib
 
-__all__ = ["avce", "caf", "data", "elim", "evaluation", "faces", "prompt", "style"]
+__all__ = ["avce", "caf", "data", "elim", "evaluation", "faces", "prompt", "regimes", "style"]
 
 
 def __getattr__(name: str):

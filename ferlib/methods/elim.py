@@ -17,8 +17,10 @@ Model mapping onto the shared ``VAModel`` (inference stays trunk + head, D8): f_
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import ot
@@ -40,6 +42,7 @@ CHOICES = {
     "elim_sinkhorn": ("pot", "code"),
     "elim_marginals": ("balanced", "code"),
     "elim_shift_mode": ("per_sample", "first_sample", "none"),
+    "elim_bn_stats": ("all", "raw"),
 }
 # docs/methods/README.md §6, rule 5: authors_code=True switches every flag (wins over them)
 AUTHORS_CODE = {
@@ -48,6 +51,7 @@ AUTHORS_CODE = {
     "elim_sinkhorn": "code",
     "elim_sinkhorn_iters": 5,
     "elim_shift_mode": "first_sample",
+    "elim_bn_stats": "all",
 }
 CONVERGED_ITERS = 200  # §4.2: fewer iterations mean a fixed count (the code's 5), no stop test
 STOP_THR = 1e-6
@@ -192,6 +196,28 @@ def warmup_weight(t: int, start: int, end: int) -> float:
     return t / end if t < end else 1.0
 
 
+@contextlib.contextmanager
+def frozen_running_stats(module: torch.nn.Module) -> Iterator[None]:
+    """BatchNorm layers of ``module`` still normalise with their batch's statistics (the loss and
+    its gradients are unchanged) but leave their running statistics as they are (D9).
+
+    ``elim_bn_stats="raw"`` runs step B's f_θ passes under it: the shift-normalised identity
+    groups then train f_θ exactly as before, while the running statistics that inference uses
+    come only from raw latents, the only inputs inference ever sees. The authors' code (and
+    ``"all"``) lets every per-group pass move them as well.
+    """
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0)·running + 0·batch
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved, strict=True):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
+
+
 def _mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over samples and both dimensions (§4.4)."""
     return (pred.float() - target).pow(2).mean()
@@ -286,6 +312,17 @@ class ELIM(Method):
         Taught in ``notebooks/13_elim.ipynb`` §7.
         """
         f_theta = self.core.head.out
+        raw_only = self.option("elim_bn_stats") == "raw"
+        with frozen_running_stats(f_theta) if raw_only else contextlib.nullcontext():
+            return self._group_losses(f_theta, z, targets, groups)
+
+    def _group_losses(
+        self,
+        f_theta: torch.nn.Module,
+        z: torch.Tensor,
+        targets: torch.Tensor,
+        groups: list[torch.Tensor],
+    ) -> torch.Tensor:
         ref, *tgts = groups
         with self.autocast():
             loss = _mse(f_theta(z[ref]), targets[ref])

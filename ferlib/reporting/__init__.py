@@ -1,10 +1,11 @@
-"""Results across runs: ``runs`` (run tables, mean ± std over seeds, markdown) and ``anchors``
-(published numbers from the papers, always printed apart from ours) and ``tables`` (markdown
-tables of plain rows)."""
+"""Results across runs: ``runs`` (run tables, mean ± std over seeds, markdown), ``anchors``
+(published numbers from the papers, always printed apart from ours), ``tables`` (markdown
+tables of plain rows), ``search`` (each method's recipe, chosen on validation) and ``regimes``
+(sweeps of where each method beats the Baseline)."""
 
 import importlib
 
-__all__ = ["anchors", "runs", "tables"]
+__all__ = ["anchors", "regimes", "runs", "search", "tables"]
 
 
 def __getattr__(name: str):

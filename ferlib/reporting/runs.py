@@ -19,7 +19,16 @@ import pandas as pd
 
 from ..evaluation.metrics import METRIC_KEYS
 
-GROUP_KEYS = ("dataset", "method", "backbone", "image_size", "identity_bias", "augmentation")
+GROUP_KEYS = (
+    "dataset",
+    "method",
+    "backbone",
+    "image_size",
+    "identities",
+    "identity_bias",
+    "recipe",
+    "augmentation",
+)
 """The configuration fields that make runs comparable; ``summarize_runs`` groups by these."""
 
 RUN_COLUMNS = (
@@ -88,8 +97,9 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
         for key in (*GROUP_KEYS, "seed", "epochs"):
             row[key] = config.get(key, from_path.get(key))
         row["augmentation"] = augmentation_label(config)
-        if row["dataset"] != "synthetic":
-            row["identity_bias"] = None  # a SyntheticFER setting; meaningless for real data
+        row["recipe"] = recipe_label(config)
+        if row["dataset"] != "synthetic":  # SyntheticFER settings; meaningless for real data
+            row["identity_bias"] = row["identities"] = None
         for key in (*METRIC_KEYS, "ccc_mean", "train_seconds", "images_per_s"):
             row[key] = _number(metrics.get(key))
         row["device"] = metrics.get("device")
@@ -104,12 +114,13 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each metric, per configuration.
 
     Groups ``collect_runs`` rows by ``GROUP_KEYS`` (dataset, method, backbone, image_size,
-    identity_bias, augmentation; a missing value is a group of its own) and gives, for each
-    metric ``m`` of the 8 ``METRIC_KEYS`` and ``ccc_mean``, ``m_mean`` and ``m_std``. The std is
-    the *sample* standard deviation (ddof=1, the spread one would expect between seeds), so it
-    is NaN for a single seed. Also ``n_seeds`` (runs in the group), and ``train_seconds`` and
-    ``images_per_s`` (training throughput), each the mean over the runs. Rows are sorted by the
-    group keys, methods in ``METHOD_ORDER`` (the Baseline first, the reference of every comparison).
+    identities, identity_bias, recipe, augmentation; a missing value is a group of its own) and
+    gives, for each metric ``m`` of the 8 ``METRIC_KEYS`` and ``ccc_mean``, ``m_mean`` and
+    ``m_std``. The std is the *sample* standard deviation (ddof=1, the spread one would expect
+    between seeds), so it is NaN for a single seed. Also ``n_seeds`` (runs in the group), and
+    ``train_seconds`` and ``images_per_s`` (training throughput), each the mean over the runs.
+    Rows are sorted by the group keys, methods in ``METHOD_ORDER`` (the Baseline first, the
+    reference of every comparison).
 
     Taught in ``notebooks/20_evaluate_va.ipynb`` §6.
     """
@@ -118,8 +129,11 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     data = runs.copy()
-    if "augmentation" not in data:  # rows from before augmentation existed: none was used
-        data["augmentation"] = "none"
+    for key in ("augmentation", "recipe"):  # rows from before these existed: the defaults
+        if key not in data:
+            data[key] = "none" if key == "augmentation" else "defaults"
+    if "identities" not in data:
+        data["identities"] = None
     for m in (*SUMMARY_METRICS, "train_seconds", "images_per_s"):
         data[m] = pd.to_numeric(data[m], errors="coerce") if m in data else math.nan
     grouped = data.groupby(list(GROUP_KEYS), dropna=False, sort=True)
@@ -152,6 +166,39 @@ def augmentation_label(config: dict[str, Any]) -> str:
     return ", ".join(used) or "none"
 
 
+RECIPE_IGNORED = (
+    "method",
+    "backbone",
+    "seed",
+    "device",
+    "num_workers",
+    "wandb",
+    "amp",
+    "eval_batch_size",
+)
+"""Settings a recipe label leaves out: their own columns, and what does not change what a run
+learns (or only where it runs)."""
+
+
+def recipe_label(config: dict[str, Any]) -> str:
+    """``defaults``, or the training and method settings where a run differs from the registry's
+    defaults (``epochs=110, lr=0.002``; augmentation has its own column), so that runs of
+    different recipes of one method — a search's candidates — are never averaged together."""
+    from ..params import PARAMETERS, defaults
+
+    default = defaults()
+    changed = [
+        f"{k}={v}"
+        for k, v in sorted(config.items())
+        if k in PARAMETERS
+        and PARAMETERS[k].group in ("training", "method")
+        and not k.startswith("aug_")
+        and k not in RECIPE_IGNORED
+        and v != default.get(k)
+    ]
+    return ", ".join(changed) or "defaults"
+
+
 def _order_key(value: Any) -> tuple:
     """Numbers sort as numbers, before text; missing values sort last."""
     if _missing(value):
@@ -179,15 +226,17 @@ def _row_order(summary: pd.DataFrame) -> list[int]:
     return sorted(range(len(summary)), key=keys.__getitem__)
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, count: bool = False) -> str:
+    if count and not _missing(value):
+        value = int(value)  # a count stored as a float beside missing values reads as a count
     return "" if _missing(value) else str(value).replace("|", "\\|")
 
 
 def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRICS) -> str:
     """A GitHub-markdown results table from ``summarize_runs``: one row per configuration.
 
-    Columns: method, dataset, backbone, then ``image_size``, ``identity_bias`` and
-    ``augmentation`` only when they differ between rows, seeds, one column per metric
+    Columns: method, dataset, backbone, then ``image_size``, ``identities``, ``identity_bias``,
+    ``recipe`` and ``augmentation`` only when they differ between rows, seeds, one column per metric
     ("0.812 ± 0.011": mean ± sample std over seeds, 3 decimals; just the mean for a single
     seed), ``train s`` (mean training seconds) and ``img/s`` (mean training images per second).
     Rows are sorted by dataset, then method (``method_rank``: the Baseline first), then backbone,
@@ -195,7 +244,7 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
     """
     extra = [
         key
-        for key in ("image_size", "identity_bias", "augmentation")
+        for key in GROUP_KEYS[3:]
         if key in summary.columns and summary[key].astype(str).nunique() > 1
     ]
     header = ["method", "dataset", "backbone", *extra, "seeds", *metrics, "train s", "img/s"]
@@ -207,7 +256,8 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
         rows = summary.iloc[_row_order(summary)]
         for _, row in rows.iterrows():
             n_seeds = int(row["n_seeds"])
-            cells = [_text(row.get(k)) for k in ("method", "dataset", "backbone", *extra)]
+            keys = ("method", "dataset", "backbone", *extra)
+            cells = [_text(row.get(k), count=k == "identities") for k in keys]
             cells.append(str(n_seeds))
             cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"], n_seeds) for m in metrics]
             seconds, speed = row.get("train_seconds"), row.get("images_per_s")
