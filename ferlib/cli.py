@@ -505,7 +505,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     table = sweep_table(
         args.params, args.axis, values, args.methods, args.seeds, run_folder, n_boot=args.n_boot
     )
-    stem = out / f"sweep_{args.axis}"
+    stem = out / f"sweep_{args.axis}{'_' + args.tag if args.tag else ''}"
     table.to_csv(stem.with_suffix(".csv"), index=False)
     sweep_figure(table).savefig(stem.with_suffix(".png"), dpi=100)
     text = markdown_table(table.drop(columns=["axis"]).to_dict("records"))
@@ -729,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "search", help="each method's recipe: train the search space, choose on validation"
     )
-    p.add_argument("--space", default="params/search.yaml", help="search space YAML")
+    p.add_argument("--space", default="params/search/quick.yaml", help="search space YAML")
     p.add_argument("--methods", nargs="+", default=None, help="default: every method in it")
     p.add_argument("--out", default="docs/results", help="folder of the tables (docs/results)")
     p.add_argument("--workers", type=int, default=None, help="runs at a time (default: cores)")
@@ -743,6 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--n-boot", type=int, default=1000, help="paired bootstrap resamples")
     p.add_argument("--out", default="docs/results", help="folder of table and figure")
+    p.add_argument("--tag", default="", help="suffix of the file names (sweep_AXIS_TAG.csv)")
     p.add_argument("--workers", type=int, default=None, help="runs at a time (default: cores)")
     p.set_defaults(func=_cmd_sweep)
 

@@ -403,6 +403,13 @@ PARAMETERS: dict[str, Parameter] = {
         group="course",
         bounds=at_least(0),
     ),
+    "method_recipes": Parameter(
+        {},
+        dict,
+        "each compared method's own recipe section (the course run fills it from the profile's "
+        "recipes:)",
+        group="course",
+    ),
     "n_boot": Parameter(
         1000,
         int,
@@ -453,6 +460,7 @@ _TYPE_NAMES = {
     bool: "true or false",
     str: "a string",
     list: "a list",
+    dict: "a mapping",
     type(None): "null",
 }
 
@@ -474,6 +482,8 @@ def check_value(key: str, value: Any, source: str = "parameters") -> None:
     # bool is an int subclass: True must not pass as an image size
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise ParameterError(f"{source}: {key}={value!r} should be {_expected(kinds)} ({par.help})")
+    if isinstance(value, dict):  # method_recipes: sections as a profile's recipes: holds them
+        validate_recipes(value, f"{source}: {key}")
     if par.bounds is None:
         return
     items = value if isinstance(value, list) else [value]
@@ -515,8 +525,9 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
 
 RECIPES = "recipes"
 """The profile key of the per-method sections, ``recipes: {avce: {batch_size: 256, lr: 1e-4}}``.
-Not a registered parameter (no notebook declares it; the course runner and ``resolve_config``
-read it), and not ``methods``, which already names the list of methods chapter 20 compares."""
+Not a registered parameter (the course runner and ``resolve_config`` read it; chapter 20 receives
+the sections of the methods it compares as ``method_recipes``), and not ``methods``, which already
+names the list of methods chapter 20 compares."""
 
 RECIPE_GROUPS = ("training", "method")
 """What a method's section may set: how it trains, and its own ``<method>_…`` settings. The data

@@ -156,6 +156,27 @@ def test_the_course_plan_gives_each_method_chapter_its_section():
     assert chosen["method"] == "elim" and chosen["batch_size"] == recipes["elim"]["batch_size"]
 
 
+def test_the_evaluation_chapter_receives_the_sections_of_the_methods_it_compares():
+    notebooks = runner.course_notebooks()
+    recipes = load_recipes("full")
+    steps = {s.output: s for s in runner.plan_course(notebooks, list(METHODS), {}, recipes)}
+    twenty = steps["20_evaluate_va.ipynb"]
+    assert twenty.parameters["method_recipes"] == {m: recipes[m] for m in METHODS if recipes.get(m)}
+    # a method that cannot run is neither compared nor given a section
+    steps = runner.plan_course(notebooks, list(METHODS), {"elim": "no identities"}, recipes)
+    twenty = next(s for s in steps if s.output == "20_evaluate_va.ipynb")
+    assert "elim" not in twenty.parameters["method_recipes"]
+    assert twenty.parameters["methods"] == ["baseline", "caf", "avce"]
+
+
+def test_method_recipes_are_checked_like_a_profile_s_sections():
+    from ferlib.params import ParameterError, validate
+
+    assert validate({"method_recipes": {"caf": {"lr": 0.01}}})
+    with pytest.raises(ParameterError, match="method_recipes"):
+        validate({"method_recipes": {"caf": {"elim_p": 4}}})
+
+
 def test_a_plan_without_recipes_injects_what_it_did_before():
     notebooks = runner.course_notebooks()
     profile = load_profile("quick")

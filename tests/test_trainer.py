@@ -318,6 +318,12 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
     assert logged == [f"elim: left out — elim needs identities and {tiny_data.name} has none"]
     again = trainer_module.seed_runs(quick, ["baseline"], [0, 1], anonymous, logged.append)
     assert again == runs and trained == [("baseline", 1)]  # nothing retrained
+    # with a recipe section, the runs are that recipe's: seed 1 of epochs=2 exists, seed 0 trains
+    own = trainer_module.seed_runs(
+        quick, ["baseline"], [0, 1], anonymous, logged.append, recipes={"baseline": {"epochs": 2}}
+    )
+    assert trained == [("baseline", 1), ("baseline", 0)]
+    assert own["baseline"][1] == other.out_dir and own["baseline"][0] != runs["baseline"][0]
 
 
 def test_train_runs_in_worker_processes_match_a_run_on_as_many_threads(

@@ -199,7 +199,10 @@ def plan_course(
                     Step(nb, f"{nb.stem}-{m}.ipynb", {"method": m}, cannot_run.get(m, ""), section)
                 )
         elif "methods" in declared:
-            steps.append(Step(nb, nb.name, {"methods": runnable}))
+            chosen: dict[str, Any] = {"methods": runnable}
+            if "method_recipes" in declared:  # the compared runs train with their own recipes
+                chosen["method_recipes"] = {m: recipes[m] for m in runnable if recipes.get(m)}
+            steps.append(Step(nb, nb.name, chosen))
         else:
             steps.append(Step(nb, nb.name))
     return steps

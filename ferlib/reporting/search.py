@@ -1,6 +1,6 @@
 """Recipe search per method, on the validation split only (README "Recipes per method").
 
-A search space (``params/search.yaml``) names, per method, a few *candidates*: overrides on the
+A search space (``params/search/quick.yaml``) names, per method, a few *candidates*: overrides on the
 shared top level of a profile. Every candidate trains with the same seeds and the same budget
 (the profile's iterations), in its own run folder, and is scored by the **best validation mean
 CCC** of each run — the epoch whose checkpoint the run keeps — averaged over the seeds. The test
@@ -29,7 +29,7 @@ from ..training.trainer import run_dir
 SCORE = "val_ccc_mean"
 """The selection score: a run's best validation mean CCC (the epoch its checkpoint keeps)."""
 
-SEARCH_SPACE = "params/search.yaml"
+SEARCH_SPACE = "params/search/quick.yaml"
 
 
 def load_space(path: str | Path = SEARCH_SPACE) -> dict[str, Any]:

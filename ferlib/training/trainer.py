@@ -498,11 +498,14 @@ def seed_runs(
     data: FERData | None = None,
     log: Callable[[str], None] = print,
     workers: int | None = None,
+    recipes: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[int, Path]]:
     """The finished run of every method and seed on ``config``'s data, training the missing ones.
 
     A run counts only if it is this recipe's (its run folder: the method's defaults with
-    ``config``'s data and training settings, on this data); a missing seed is trained with it
+    ``config``'s data and training settings, then the method's section of ``recipes`` — a
+    profile's ``recipes:``, as the course run passes them — on this data); a missing seed is
+    trained with it
     (quietly; several at once, see ``train_runs``). A method that cannot train on ``data``
     (``methods.cannot_train``) is left out and its reason logged. Returns
     ``{method: {seed: run folder}}`` in the given order.
@@ -517,7 +520,8 @@ def seed_runs(
         chosen.append(method)
 
     def recipe(method: str, seed: int) -> dict[str, Any]:
-        return resolve_config(None, {**shared, "method": method, "seed": seed})
+        own = (recipes or {}).get(method) or {}
+        return resolve_config(None, {**shared, **own, "method": method, "seed": seed})
 
     def by_seed(method: str) -> dict[int, Path]:
         """The finished runs of exactly this recipe on this data, by seed: its own run folders,
