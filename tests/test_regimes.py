@@ -15,6 +15,7 @@ from ferlib.reporting.regimes import (
     AXES,
     COLUMNS,
     point_config,
+    regime_lines,
     regime_summary,
     score_point,
     sweep_configs,
@@ -173,6 +174,22 @@ def test_regime_summary_gives_each_point_s_verdict_beside_the_baseline_s_probe()
     assert set(regime_summary(sweep_frame(), "caf")["verdict"]) == {"on par"}  # +0.005 ± 0.01
     with pytest.raises(ValueError, match="no rows"):
         regime_summary(sweep_frame(), "avce")
+
+
+def test_regime_lines_say_where_and_how_by_value():
+    table = sweep_frame()
+    # CAF beats the Baseline only at 160 people there; its probe is lower everywhere
+    caf = table["method"] == "caf"
+    table.loc[caf & (table["value"] == 160), ["diff_low", "diff_high"]] = [0.001, 0.02]
+    table.loc[caf & (table["value"] == 10), ["diff_low", "diff_high"]] = [-0.03, -0.001]
+    lines = regime_lines(table, "caf")
+    assert lines[0] == (
+        "caf, identities: mean CCC above the Baseline (paired 95 % interval above 0) at "
+        "identities = 160; not distinguishable from the Baseline (the interval spans 0) at "
+        "identities = 20, 40, 80; below the Baseline (interval below 0) at identities = 10."
+    )
+    assert lines[1].endswith("at 10, 20, 40, 80, 160.")
+    assert regime_lines(table, "baseline")[1].endswith("at no value.")
 
 
 def test_the_sweep_figure_draws_each_method_and_chance():

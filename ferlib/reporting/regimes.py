@@ -233,10 +233,47 @@ def regime_summary(table: pd.DataFrame, method: str) -> pd.DataFrame:
     return out
 
 
+VERDICT_WORDS = {
+    "beats": "above the Baseline (paired 95 % interval above 0)",
+    "on par": "not distinguishable from the Baseline (the interval spans 0)",
+    "below": "below the Baseline (interval below 0)",
+}
+
+
+def regime_lines(table: pd.DataFrame, method: str) -> list[str]:
+    """Plain sentences from ``regime_summary``: per axis, where ``method``'s mean CCC on unseen
+    people is above, on par with or below the Baseline's, and where its trunk features let a
+    probe name people less often than the Baseline's."""
+    summary = regime_summary(table, method)
+    lines = []
+    for axis, rows in summary.groupby(level="axis", sort=False):
+        values = rows.index.get_level_values("value")
+        parts = []
+        for word, words in VERDICT_WORDS.items():
+            at = [
+                f"{v:g}"
+                for v, verdict_ in zip(values, rows["verdict"], strict=True)
+                if verdict_ == word
+            ]
+            if at:
+                parts.append(f"{words} at {axis} = {', '.join(at)}")
+        lines.append(f"{method}, {axis}: mean CCC " + "; ".join(parts) + ".")
+        lower = rows["probe on h"] < rows["Baseline probe"]
+        less = [f"{v:g}" for v, flag in zip(values, lower, strict=True) if flag]
+        lines.append(
+            f"{method}, {axis}: less identity in h than the Baseline (probe accuracy lower) at "
+            + (", ".join(less) if less else "no value")
+            + "."
+        )
+    return lines
+
+
 __all__ = [
     "AXES",
     "COLUMNS",
+    "VERDICT_WORDS",
     "point_config",
+    "regime_lines",
     "regime_summary",
     "score_point",
     "sweep_configs",

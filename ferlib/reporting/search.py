@@ -1,7 +1,7 @@
 """Recipe search per method, on the validation split only (README "Recipes per method").
 
-A search space (``params/search/quick.yaml``) names, per method, a few *candidates*: overrides on the
-shared top level of a profile. Every candidate trains with the same seeds and the same budget
+A search space (``params/search/quick.yaml``) names, per method, a few *candidates*: overrides on
+the shared top level of a profile. Every candidate trains with the same seeds and the same budget
 (the profile's iterations), in its own run folder, and is scored by the **best validation mean
 CCC** of each run — the epoch whose checkpoint the run keeps — averaged over the seeds. The test
 split never enters the choice: it is scored once, afterwards, on the chosen recipe
