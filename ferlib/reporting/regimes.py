@@ -39,7 +39,7 @@ AXES: dict[str, tuple[float, ...]] = {
     "identity_bias": (0.0, 0.5, 1.0, 1.5, 2.0),
     "identities": (10, 20, 40, 80, 160),
 }
-"""The swept SyntheticFER settings and their default values (issue 14 §2)."""
+"""The swept SyntheticFER settings and the values a sweep takes by default."""
 
 COLUMNS = (
     "axis",
