@@ -100,7 +100,7 @@ def test_invalid_sections_are_one_line_errors(tmp_path, recipes, message):
 
 def test_profiles_without_recipes_resolve_exactly_as_before():
     plain = [p for p in available_profiles() if not load_recipes(p)]
-    assert {"quick", "diffusionfer", "ci"} <= set(plain)
+    assert {"diffusionfer", "ci", "robust"} <= set(plain)
     for profile in plain:
         for method in METHODS:
             got = resolve_config(profile, {"method": method})
