@@ -517,7 +517,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_results(args: argparse.Namespace) -> int:
     from .paths import outputs_home
-    from .reporting.runs import collect_runs, results_markdown, summarize_runs
+    from .reporting.runs import collect_runs, results_markdown, select_runs, summarize_runs
 
     if args.stopping:
         from .reporting.runs import stopping_table
@@ -529,6 +529,8 @@ def _cmd_results(args: argparse.Namespace) -> int:
         print(table.to_csv(index=False, float_format="%.3f"), end="")
         return 0
     runs = collect_runs(args.root or outputs_home() / "runs")
+    if args.where:
+        runs = select_runs(runs, args.where)
     if runs.empty:
         print(
             f"ferlib results: no metrics.json under {args.root or 'outputs/runs'}", file=sys.stderr
@@ -751,6 +753,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="runs folder (default outputs/runs)")
     p.add_argument("--format", choices=("md", "csv"), default="md")
     p.add_argument("--anchors", action="store_true", help="also print the published anchors, apart")
+    p.add_argument(
+        "--where",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="only runs whose column reads so (dataset=synthetic recipe=defaults identities=60)",
+    )
     p.add_argument(
         "--stopping",
         nargs="+",

@@ -487,3 +487,48 @@ def test_prediction_slope_and_label_bands_show_regression_to_the_mean():
     assert list(only_positive.loc["valence"].index) == ["[-0.5, +0.5)", "[+0.5, +1.0]"]
     with pytest.raises(ValueError):
         error_by_label_band(p, y, edges=(0.5, 0.0))
+
+
+def test_recipes_and_sizes_are_their_own_groups_and_a_seed_counts_once(tmp_path: Path):
+    from ferlib.reporting.runs import recipe_label
+
+    assert recipe_label({"method": "caf", "seed": 3, "lr": 1e-3, "device": "cpu"}) == "defaults"
+    assert recipe_label({"lr": 0.002, "caf_adv_weight": 0.03, "aug_rotate": 15}) == (
+        "caf_adv_weight=0.03, lr=0.002"
+    )
+    for name, extra in (("a", {}), ("b", {}), ("c", {"dropout": 0.25}), ("d", {"identities": 10})):
+        run = tmp_path / "synthetic" / "baseline" / name / "seed0"
+        run.mkdir(parents=True)
+        config = {
+            "dataset": "synthetic",
+            "method": "baseline",
+            "backbone": "small_cnn",
+            "image_size": 64,
+            "identity_bias": 1.0,
+            "identities": 60,
+            "seed": 0,
+            **extra,
+        }
+        metrics = {"ccc_v": 0.5 + 0.1 * "abcd".index(name), "ccc_a": 0.5, "config": config}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    summary = summarize_runs(collect_runs(tmp_path)).set_index(["recipe", "identities"])
+    # a and b: the same configuration and seed twice (one seed, the first in run order)
+    assert summary.loc[("defaults", 60), "n_seeds"] == 1
+    assert summary.loc[("defaults", 60), "ccc_v_mean"] == pytest.approx(0.5)
+    assert summary.loc[("dropout=0.25", 60), "ccc_v_mean"] == pytest.approx(0.7)
+    assert summary.loc[("defaults", 10), "ccc_v_mean"] == pytest.approx(0.8)
+    header = results_markdown(summary.reset_index()).splitlines()[0]
+    assert "| identities |" in header and "| recipe |" in header
+
+
+def test_select_runs_reads_numbers_as_numbers_and_names_unknown_columns(runs_root: Path):
+    from ferlib.reporting.runs import select_runs
+
+    runs = collect_runs(runs_root)
+    assert len(select_runs(runs, ["dataset=synthfer", "method=afm"])) == 3
+    assert len(select_runs(runs, ["image_size=64.0", "seed=2"])) == 2
+    assert len(select_runs(runs, ["identity_bias="])) == 7  # a SyntheticFER setting: none here
+    assert len(select_runs(runs, ["recipe=defaults"])) == 0  # lr=0.001 is the default, the rest not
+    assert len(select_runs(runs, ["recipe=batch_size=32, epochs=3"])) == 7
+    with pytest.raises(ValueError, match="KEY one of dataset"):
+        select_runs(runs, ["size=3"])

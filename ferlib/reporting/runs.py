@@ -110,6 +110,32 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 
+def select_runs(runs: pd.DataFrame, where: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``collect_runs`` whose columns read as given, each condition ``KEY=VALUE``
+    (``dataset=diffusionfer``; ``recipe=epochs=110``: everything after the first ``=`` is the
+    value). Numbers compare as numbers (``identities=60`` matches 60.0), the rest as text, an empty
+    value matches a missing one. An unknown column is an error naming the columns."""
+    keep = pd.Series(True, index=runs.index)
+    for condition in where:
+        key, sep, value = condition.partition("=")
+        if not sep or key not in runs.columns:
+            columns = ", ".join(RUN_COLUMNS)
+            raise ValueError(f"--where {condition!r}: expected KEY=VALUE, KEY one of {columns}")
+        keep &= runs[key].map(lambda cell, value=value: _reads_as(cell, value))
+    return runs[keep]
+
+
+def _reads_as(cell: Any, value: str) -> bool:
+    if _missing(cell):
+        return value == ""
+    if isinstance(cell, (int, float, np.number)) and not isinstance(cell, bool):
+        try:
+            return float(value) == float(cell)
+        except ValueError:
+            return False
+    return str(cell) == value
+
+
 def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each metric, per configuration.
 
@@ -117,8 +143,9 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     identities, identity_bias, recipe, augmentation; a missing value is a group of its own) and
     gives, for each metric ``m`` of the 8 ``METRIC_KEYS`` and ``ccc_mean``, ``m_mean`` and
     ``m_std``. The std is the *sample* standard deviation (ddof=1, the spread one would expect
-    between seeds), so it is NaN for a single seed. Also ``n_seeds`` (runs in the group), and
-    ``train_seconds`` and ``images_per_s`` (training throughput), each the mean over the runs.
+    between seeds), so it is NaN for a single seed. Also ``n_seeds`` (distinct seeds in the
+    group), and ``train_seconds`` and ``images_per_s`` (training throughput), each the mean over
+    the runs.
     Rows are sorted by the group keys, methods in ``METHOD_ORDER`` (the Baseline first, the
     reference of every comparison).
 
@@ -136,6 +163,9 @@ def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
         data["identities"] = None
     for m in (*SUMMARY_METRICS, "train_seconds", "images_per_s"):
         data[m] = pd.to_numeric(data[m], errors="coerce") if m in data else math.nan
+    # one row per seed: the same configuration trained twice (a run folder moved by a new
+    # parameter's default, say) is one seed, not two
+    data = data.drop_duplicates(subset=[*GROUP_KEYS, "seed"], keep="first")
     grouped = data.groupby(list(GROUP_KEYS), dropna=False, sort=True)
     out = grouped.size().rename("n_seeds").to_frame()
     for m in SUMMARY_METRICS:
