@@ -517,7 +517,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_results(args: argparse.Namespace) -> int:
     from .paths import outputs_home
-    from .reporting.runs import collect_runs, results_markdown, select_runs, summarize_runs
+    from .reporting.runs import (
+        collect_runs,
+        recipe_runs,
+        results_markdown,
+        select_runs,
+        summarize_runs,
+    )
 
     if args.stopping:
         from .reporting.runs import stopping_table
@@ -531,6 +537,8 @@ def _cmd_results(args: argparse.Namespace) -> int:
     runs = collect_runs(args.root or outputs_home() / "runs")
     if args.where:
         runs = select_runs(runs, args.where)
+    if args.recipes:
+        runs = recipe_runs(runs, args.recipes)
     if runs.empty:
         print(
             f"ferlib results: no metrics.json under {args.root or 'outputs/runs'}", file=sys.stderr
@@ -759,6 +767,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="KEY=VALUE",
         help="only runs whose column reads so (dataset=synthetic recipe=defaults identities=60)",
+    )
+    p.add_argument(
+        "--recipes",
+        default=None,
+        metavar="PROFILE",
+        help="only runs trained with PROFILE's recipe for their method (e.g. quick)",
     )
     p.add_argument(
         "--stopping",

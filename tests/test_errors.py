@@ -532,3 +532,24 @@ def test_select_runs_reads_numbers_as_numbers_and_names_unknown_columns(runs_roo
     assert len(select_runs(runs, ["recipe=batch_size=32, epochs=3"])) == 7
     with pytest.raises(ValueError, match="KEY one of dataset"):
         select_runs(runs, ["size=3"])
+
+
+def test_recipe_runs_keep_each_method_s_own_recipe(tmp_path: Path):
+    import yaml
+
+    from ferlib.reporting.runs import recipe_runs
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump({"recipes": {"caf": {"caf_adv_weight": 0.03}}}))
+    for method, name, extra in (
+        ("baseline", "plain", {}),
+        ("baseline", "tuned", {"dropout": 0.25}),
+        ("caf", "plain", {}),
+        ("caf", "tuned", {"caf_adv_weight": 0.03}),
+    ):
+        run = tmp_path / "runs" / "synthetic" / method / name / "seed0"
+        run.mkdir(parents=True)
+        config = {"dataset": "synthetic", "method": method, "seed": 0, **extra}
+        (run / "metrics.json").write_text(json.dumps({"ccc_v": 0.5, "config": config}))
+    kept = recipe_runs(collect_runs(tmp_path / "runs"), str(profile))
+    assert sorted(kept["run"]) == ["synthetic/baseline/plain/seed0", "synthetic/caf/tuned/seed0"]

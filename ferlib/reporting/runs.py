@@ -125,6 +125,16 @@ def select_runs(runs: pd.DataFrame, where: Sequence[str]) -> pd.DataFrame:
     return runs[keep]
 
 
+def recipe_runs(runs: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The rows of ``collect_runs`` trained with ``profile``'s recipe for their method (its top
+    level and the method's ``recipes:`` section; data settings may differ), so that a table shows
+    each method with its own chosen recipe and nothing else."""
+    from ..params import resolve_config
+
+    wanted = {m: recipe_label(resolve_config(profile, {"method": m})) for m in METHOD_ORDER}
+    return runs[[wanted.get(m) == r for m, r in zip(runs["method"], runs["recipe"], strict=True)]]
+
+
 def _reads_as(cell: Any, value: str) -> bool:
     if _missing(cell):
         return value == ""
