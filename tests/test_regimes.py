@@ -186,9 +186,9 @@ def test_regime_lines_say_where_and_how_by_value():
     assert lines[0] == (
         "caf, identities: mean CCC above the Baseline (paired 95 % interval above 0) at "
         "identities = 160; not distinguishable from the Baseline (the interval spans 0) at "
-        "identities = 20, 40, 80; below the Baseline (interval below 0) at identities = 10."
+        "identities = 20, 40, 60; below the Baseline (interval below 0) at identities = 10."
     )
-    assert lines[1].endswith("at 10, 20, 40, 80, 160.")
+    assert lines[1].endswith("at 10, 20, 40, 60, 160.")
     assert regime_lines(table, "baseline")[1].endswith("at no value.")
 
 
