@@ -460,7 +460,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     space = load_space(args.space)
     methods = args.methods or list(space["methods"])
-    out = check_writable_dir(args.out)
+    out = check_writable_dir(args.out, "--out")
     configs = search_configs(space, methods)
     print(
         f"search: {len(configs)} runs ({len(methods)} methods, seeds {space['seeds']}); "
@@ -469,6 +469,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     )
     train_runs(configs, workers=args.workers)
     sections, parts = {}, []
+    out.mkdir(parents=True, exist_ok=True)
     for method in methods:
         table = search_table(space, method)
         table.to_csv(out / f"search_{method}.csv", index=False)
@@ -494,7 +495,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from .training.trainer import train_runs
 
     values = args.values or list(AXES[args.axis])
-    out = check_writable_dir(args.out)
+    out = check_writable_dir(args.out, "--out")
     configs = sweep_configs(args.params, args.axis, values, args.methods, args.seeds)
     print(
         f"sweep {args.axis}: {len(configs)} runs ({len(values)} values × "
@@ -505,6 +506,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     table = sweep_table(
         args.params, args.axis, values, args.methods, args.seeds, run_folder, n_boot=args.n_boot
     )
+    out.mkdir(parents=True, exist_ok=True)
     stem = out / f"sweep_{args.axis}{'_' + args.tag if args.tag else ''}"
     table.to_csv(stem.with_suffix(".csv"), index=False)
     sweep_figure(table).savefig(stem.with_suffix(".png"), dpi=100)

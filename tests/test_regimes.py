@@ -202,3 +202,45 @@ def test_the_sweep_figure_draws_each_method_and_chance():
     assert labels == ["baseline", "caf", "elim", "chance"]
     chance = right.get_lines()[-1].get_ydata()
     assert np.allclose(chance, [2 / v for v in AXES["identities"]])
+
+
+def test_the_sweep_command_writes_table_figure_and_markdown(tmp_path, monkeypatch):
+    from ferlib.cli import main
+
+    monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / "outputs"))
+    code = main(
+        [
+            "sweep",
+            "--params",
+            "ci",
+            "--axis",
+            "identity_bias",
+            "--values",
+            "0",
+            "1",
+            "--methods",
+            "baseline",
+            "caf",
+            "--seeds",
+            "0",
+            "--n-boot",
+            "50",
+            "--out",
+            str(tmp_path / "r"),
+            "--tag",
+            "t",
+            "--workers",
+            "1",
+        ]
+    )
+    assert code == 0
+    table = pd.read_csv(tmp_path / "r" / "sweep_identity_bias_t.csv")
+    assert list(table.columns) == list(COLUMNS)
+    assert table[["value", "method"]].values.tolist() == [
+        [0.0, "baseline"],
+        [0.0, "caf"],
+        [1.0, "baseline"],
+        [1.0, "caf"],
+    ]
+    assert (tmp_path / "r" / "sweep_identity_bias_t.png").stat().st_size > 10_000
+    assert "| caf |" in (tmp_path / "r" / "sweep_identity_bias_t.md").read_text()

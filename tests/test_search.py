@@ -121,3 +121,32 @@ def test_the_quick_profile_holds_what_the_committed_search_chose():
         assert not any(c.startswith("test") or c == "ccc_mean" for c in table.columns)
         assert table["val_ccc_mean"].is_monotonic_decreasing
         assert (sections.get(method) or {}) == chosen_overrides(space, method, table)
+
+
+def test_the_search_command_trains_ranks_and_prints_the_sections(tmp_path, monkeypatch, capsys):
+    from ferlib.cli import main
+
+    monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / "outputs"))
+    space = {
+        "profile": "ci",
+        "seeds": [0],
+        "methods": {"baseline": {"shared": {}, "short": {"epochs": 1}}},
+    }
+    code = main(
+        [
+            "search",
+            "--space",
+            write_space(tmp_path, space),
+            "--out",
+            str(tmp_path / "r"),
+            "--workers",
+            "1",
+        ]
+    )
+    assert code == 0
+    table = pd.read_csv(tmp_path / "r" / "search_baseline.csv")
+    assert sorted(table["candidate"]) == ["shared", "short"] and table["chosen"].sum() == 1
+    out = capsys.readouterr().out
+    printed = yaml.safe_load(out.split("as a profile's sections")[1].split(":\n", 1)[1])
+    assert printed["recipes"]["baseline"] == (chosen_overrides(space, "baseline", table) or None)
+    assert "validation mean CCC" in (tmp_path / "r" / "search.md").read_text()
