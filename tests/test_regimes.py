@@ -17,6 +17,8 @@ from ferlib.reporting.regimes import (
     point_config,
     regime_lines,
     regime_summary,
+    resting_offsets,
+    resting_slope,
     score_point,
     sweep_configs,
     sweep_table,
@@ -98,7 +100,9 @@ def test_train_people_counts_the_generated_split(point):
 
 def test_a_point_is_scored_on_the_unseen_test_people(point):
     runs, data = point
-    table = score_point(runs, data, 64, n_boot=200).set_index("method")
+    test_people = list(data.subset("test").frame["identity"].astype(str))
+    offsets = resting_offsets(test_people, {"identity_bias": 1.0, "data_seed": 5})
+    table = score_point(runs, data, 64, n_boot=200, offsets=offsets).set_index("method")
     test = data.subset("test")
     loader = make_loader(test, 64, 256, train=False)
     import torch
@@ -106,11 +110,12 @@ def test_a_point_is_scored_on_the_unseen_test_people(point):
     cpu = torch.device("cpu")
     people = list(test.frame["identity"].astype(str))
     for method, folders in runs.items():
-        scores, probes = [], []
+        scores, probes, predictions = [], [], []
         for folder in folders:
             model, _ = load_model(folder / "checkpoint.pt")
             preds, _, targets = model_outputs(model, loader, cpu)
             scores.append(va_metrics(preds, targets))
+            predictions.append(preds.numpy())
             probes.append(
                 identity_probe(trunk_features(model, loader, cpu), people)["probe_accuracy"]
             )
@@ -119,6 +124,8 @@ def test_a_point_is_scored_on_the_unseen_test_people(point):
         assert row["ccc_mean"] == pytest.approx(np.mean([s["ccc_mean"] for s in scores]))
         assert row["ccc_v"] == pytest.approx(np.mean([s["ccc_v"] for s in scores]))
         assert row["probe_h"] == pytest.approx(np.mean(probes))
+        slopes = [resting_slope(p, targets.numpy(), offsets) for p in predictions]
+        assert row["resting_slope"] == pytest.approx(np.mean(slopes))
     assert table.loc["baseline", "diff"] == 0 and table.loc["baseline", "diff_low"] == 0
     assert table.loc["caf", "diff"] == pytest.approx(
         table.loc["caf", "ccc_mean"] - table.loc["baseline", "ccc_mean"]
@@ -129,6 +136,27 @@ def test_a_point_is_scored_on_the_unseen_test_people(point):
     assert table["test_images"].eq(len(test.frame)).all()
     with pytest.raises(ValueError, match="needs the Baseline"):
         score_point({"caf": runs["caf"]}, data, 64)
+
+
+def test_resting_slope_is_the_share_of_the_offset_that_reaches_the_valence():
+    rng = np.random.default_rng(0)
+    offsets = rng.uniform(-0.35, 0.35, 200)
+    labels = rng.uniform(-1, 1, (200, 2))
+    preds = labels.copy()
+    preds[:, 0] += 0.6 * offsets + 0.1  # 60 % of each resting face, plus a constant
+    assert resting_slope(preds, labels, offsets) == pytest.approx(0.6)
+    assert resting_slope(labels, labels, offsets) == pytest.approx(0.0)
+    assert np.isnan(resting_slope(preds, labels, np.zeros(200)))
+
+
+def test_resting_offsets_are_the_people_s_drawn_mouths_times_the_bias():
+    from ferlib.synthetic.identity import sample_identity
+
+    config = {"identity_bias": 1.5, "data_seed": 4}
+    got = resting_offsets(["id003", "id010", "id003"], config)
+    expected = [1.5 * sample_identity(i, 4).mouth_bias for i in (3, 10, 3)]
+    assert got.tolist() == pytest.approx(expected)
+    assert not resting_offsets(["id003"], {"identity_bias": 0.0, "data_seed": 4}).any()
 
 
 def test_a_missing_run_is_named(tmp_path):
@@ -156,6 +184,7 @@ def sweep_frame() -> pd.DataFrame:
                     "diff_high": diff + half if method != "baseline" else 0.0,
                     "probe_h": 0.7 - 0.1 * i,
                     "probe_h_std": 0.01,
+                    "resting_slope": 0.5,
                     "chance": 2 / value,
                     "test_people": value // 2,
                     "test_images": 100,

@@ -11,7 +11,9 @@ people:
   bootstrap interval over the test images (``evaluation.errors.paired_bootstrap``: both models
   scored on the same resamples, so what makes an image hard for both cancels);
 - identity leakage: a linear probe naming the unseen test people from the trunk features h
-  (``evaluation.leakage.identity_probe``), seed-averaged, beside chance.
+  (``evaluation.leakage.identity_probe``), seed-averaged, beside chance;
+- the resting-face slope: how much of each test person's resting mouth offset (known, since
+  SyntheticFER drew it) passes into the predicted valence (``resting_slope``; 0 at bias 0).
 
 ``ferlib sweep --axis NAME`` trains what is missing, writes the table and its figure.
 """
@@ -55,6 +57,7 @@ COLUMNS = (
     "diff_high",
     "probe_h",
     "probe_h_std",
+    "resting_slope",
     "chance",
     "test_people",
     "test_images",
@@ -96,6 +99,29 @@ def train_people(config: Mapping[str, Any]) -> int:
     return sum(1 for split in identity_splits(synth).values() if split == "train")
 
 
+def resting_offsets(identities: Sequence[str], config: Mapping[str, Any]) -> np.ndarray:
+    """Each image's resting mouth offset in valence units: ``identity_bias`` times the mouth bias
+    SyntheticFER drew for its person (``id012`` is person 12 of ``data_seed``). A model that
+    reads the resting face as affect adds this to its valence."""
+    from ..synthetic.identity import sample_identity
+
+    bias, seed = float(config["identity_bias"]), int(config["data_seed"])
+    people = {p: bias * sample_identity(int(str(p)[2:]), seed).mouth_bias for p in set(identities)}
+    return np.array([people[p] for p in identities])
+
+
+def resting_slope(preds: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> float:
+    """Least-squares slope of the valence error (prediction − label) on the resting offset, over
+    the test images: 1 means the whole resting face passes into the prediction, 0 none of it.
+    NaN when every offset is 0 (no bias: nothing to pass on)."""
+    x = np.asarray(offsets, dtype=np.float64)
+    x = x - x.mean()
+    if not np.any(x):
+        return float("nan")
+    error = np.asarray(preds)[:, 0] - np.asarray(labels)[:, 0]
+    return float((x * (error - error.mean())).sum() / (x * x).sum())
+
+
 def sweep_configs(
     profile: str | Path | Mapping[str, Any],
     axis: str,
@@ -118,12 +144,14 @@ def score_point(
     image_size: int,
     n_boot: int = 1000,
     device: torch.device | None = None,
+    offsets: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One sweep point: ``runs`` maps each method (the Baseline among them) to its run folders,
     one per seed, all trained on ``data``; scored on ``data``'s test split.
 
-    Returns one row per method with the ``COLUMNS`` that do not name the point (``axis``,
-    ``value`` and ``note`` are the caller's).
+    ``offsets`` are the test images' resting offsets (``resting_offsets``) for the resting-face
+    slope; without them it is NaN. Returns one row per method with the ``COLUMNS`` that do not
+    name the point (``axis``, ``value`` and ``note`` are the caller's).
     """
     if "baseline" not in runs:
         raise ValueError("a sweep point needs the Baseline: every difference is taken from it")
@@ -160,6 +188,11 @@ def score_point(
                 "probe_h_std": float(np.std(probes[method], ddof=1))
                 if len(probes[method]) > 1
                 else float("nan"),
+                "resting_slope": float(
+                    np.mean([resting_slope(p, labels, offsets) for p in preds[method]])
+                )
+                if offsets is not None
+                else float("nan"),
                 "chance": 1 / len(set(people)),
                 "test_people": len(set(people)),
                 "test_images": len(labels),
@@ -194,7 +227,9 @@ def sweep_table(
         config = point_config(profile, methods[0], seeds[0], axis, value)[0]
         data = load_from_config(config)
         identity_codes(data.frame)  # a sweep needs people
-        frame = score_point(runs, data, config["image_size"], n_boot=n_boot)
+        test_people = list(data.subset("test").frame["identity"].astype(str))
+        offsets = resting_offsets(test_people, config)
+        frame = score_point(runs, data, config["image_size"], n_boot=n_boot, offsets=offsets)
         frame.insert(0, "value", value)
         frame.insert(0, "axis", axis)
         frame["note"] = frame["method"].map(notes)
@@ -229,6 +264,8 @@ def regime_summary(table: pd.DataFrame, method: str) -> pd.DataFrame:
             "probe on h": own["probe_h"],
             "Baseline probe": base["probe_h"].reindex(own.index),
             "chance": own["chance"],
+            "resting slope": own["resting_slope"],
+            "Baseline slope": base["resting_slope"].reindex(own.index),
         }
     )
     return out
@@ -276,6 +313,8 @@ __all__ = [
     "point_config",
     "regime_lines",
     "regime_summary",
+    "resting_offsets",
+    "resting_slope",
     "score_point",
     "sweep_configs",
     "sweep_table",
