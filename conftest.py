@@ -75,14 +75,14 @@ else:
         """A course notebook as nbval runs it, with the budget injected and its own outputs."""
 
         def collect(self):
-            import nbformat
+            from papermill.iorw import load_notebook_node
             from papermill.parameterize import parameterize_notebook
 
             from ferlib.course.runner import committed_record, declared_parameters
 
             declared = declared_parameters(self.path)
             budget = {k: v for k, v in _budget().items() if k in declared}
-            nb = nbformat.read(str(self.path), as_version=4)
+            nb = load_notebook_node(str(self.path))  # as papermill reads it: every cell tagged
             committed = committed_record(self.path)
             data_dir, comparable = _real_data(committed)
             smoke_only = bool(committed) and not comparable  # real-data outputs, not comparable
