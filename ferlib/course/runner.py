@@ -200,8 +200,9 @@ def plan_course(
                 )
         elif "methods" in declared:
             chosen: dict[str, Any] = {"methods": runnable}
-            if "method_recipes" in declared:  # the compared runs train with their own recipes
-                chosen["method_recipes"] = {m: recipes[m] for m in runnable if recipes.get(m)}
+            sections = {m: recipes[m] for m in runnable if recipes.get(m)}
+            if sections and "method_recipes" in declared:  # each compared run: its own recipe
+                chosen["method_recipes"] = sections
             steps.append(Step(nb, nb.name, chosen))
         else:
             steps.append(Step(nb, nb.name))
