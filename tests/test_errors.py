@@ -310,6 +310,24 @@ def write_run(root: Path, dataset: str, method: str, seed: int, ccc_v: float, **
     (folder / "history.csv").write_text("epoch,train_loss\n1,0.5\n")
 
 
+def write_baseline_run(root: Path, name: str, ccc_v: float, **config_extra) -> None:
+    """A minimal SyntheticFER Baseline run, seed 0, in run folder ``name``: the config keys that
+    group runs, plus ``config_extra``."""
+    run = root / "synthetic" / "baseline" / name / "seed0"
+    run.mkdir(parents=True)
+    config = {
+        "dataset": "synthetic",
+        "method": "baseline",
+        "backbone": "small_cnn",
+        "image_size": 64,
+        "identity_bias": 1.0,
+        "seed": 0,
+        **config_extra,
+    }
+    metrics = {"ccc_v": ccc_v, "ccc_a": 0.5, "config": config}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
 @pytest.fixture
 def runs_root(tmp_path: Path) -> Path:
     root = tmp_path / "runs"
@@ -432,19 +450,7 @@ def test_augmented_and_plain_runs_are_never_averaged_together(tmp_path: Path):
         "greyscale_p=0.3, rotate=15"
     )
     for name, aug in (("plain", 0.0), ("grey", 0.3)):
-        run = tmp_path / "synthetic" / "baseline" / name / "seed0"
-        run.mkdir(parents=True)
-        config = {
-            "dataset": "synthetic",
-            "method": "baseline",
-            "backbone": "small_cnn",
-            "image_size": 64,
-            "identity_bias": 1.0,
-            "seed": 0,
-            "aug_greyscale_p": aug,
-        }
-        metrics = {"ccc_v": 0.5 + aug, "ccc_a": 0.5, "config": config}
-        (run / "metrics.json").write_text(json.dumps(metrics))
+        write_baseline_run(tmp_path, name, 0.5 + aug, aug_greyscale_p=aug)
     summary = summarize_runs(collect_runs(tmp_path))
     assert sorted(summary["augmentation"]) == ["greyscale_p=0.3", "none"]
     assert list(summary["n_seeds"]) == [1, 1]
@@ -497,20 +503,9 @@ def test_recipes_and_sizes_are_their_own_groups_and_a_seed_counts_once(tmp_path:
         "caf_adv_weight=0.03, lr=0.002"
     )
     for name, extra in (("a", {}), ("b", {}), ("c", {"dropout": 0.25}), ("d", {"identities": 10})):
-        run = tmp_path / "synthetic" / "baseline" / name / "seed0"
-        run.mkdir(parents=True)
-        config = {
-            "dataset": "synthetic",
-            "method": "baseline",
-            "backbone": "small_cnn",
-            "image_size": 64,
-            "identity_bias": 1.0,
-            "identities": 60,
-            "seed": 0,
-            **extra,
-        }
-        metrics = {"ccc_v": 0.5 + 0.1 * "abcd".index(name), "ccc_a": 0.5, "config": config}
-        (run / "metrics.json").write_text(json.dumps(metrics))
+        write_baseline_run(
+            tmp_path, name, 0.5 + 0.1 * "abcd".index(name), **{"identities": 60, **extra}
+        )
     summary = summarize_runs(collect_runs(tmp_path)).set_index(["recipe", "identities"])
     # a and b: the same configuration and seed twice (one seed, the first in run order)
     assert summary.loc[("defaults", 60), "n_seeds"] == 1
