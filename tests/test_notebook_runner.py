@@ -233,7 +233,7 @@ def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
     out = tmp_path / "outputs" / "ci"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"] == ["baseline", "elim"] and summary["dataset"] == "synthetic"
-    # every run the course trained, one row per recipe: 13_elim §10 also trains the BatchNorm fix
+    # every run the course trained, one row per recipe: 13_elim also trains the BatchNorm fix
     rows = [
         (r["method"], "elim_bn_stats=raw" in r["recipe"], r["n_seeds"]) for r in summary["results"]
     ]
