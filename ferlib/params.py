@@ -406,8 +406,8 @@ PARAMETERS: dict[str, Parameter] = {
     "method_recipes": Parameter(
         {},
         dict,
-        "each compared method's own recipe section (the course run fills it from the profile's "
-        "recipes:)",
+        "each method's own recipe section, for the runs a chapter trains or loads (the course "
+        "run fills it from the profile's recipes:)",
         group="course",
     ),
     "n_boot": Parameter(
@@ -526,8 +526,9 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
 RECIPES = "recipes"
 """The profile key of the per-method sections, ``recipes: {avce: {batch_size: 256, lr: 1e-4}}``.
 Not a registered parameter (the course runner and ``resolve_config`` read it; chapter 20 receives
-the sections of the methods it compares as ``method_recipes``), and not ``methods``, which already
-names the list of methods chapter 20 compares."""
+the sections of the methods it compares as ``method_recipes``, and each per-method run of chapter
+30 its method's section), and not ``methods``, which already names the list of methods chapter 20
+compares."""
 
 RECIPE_GROUPS = ("training", "method")
 """What a method's section may set: how it trains, and its own ``<method>_…`` settings. The data

@@ -154,6 +154,10 @@ def test_the_course_plan_gives_each_method_chapter_its_section():
     assert "elim_p" in recipes["elim"] and "elim_p" not in thirty.recipe
     chosen = runner.step_parameters(thirty, profile)
     assert chosen["method"] == "elim" and chosen["batch_size"] == recipes["elim"]["batch_size"]
+    # ... and the whole section as method_recipes, so that the run it loads is the method's own
+    # (the one its chapter trained), ELIM's own keys included
+    assert thirty.parameters["method_recipes"] == {"elim": recipes["elim"]}
+    assert chosen["method_recipes"] == {"elim": recipes["elim"]}
 
 
 def test_the_evaluation_chapter_receives_the_sections_of_the_methods_it_compares():

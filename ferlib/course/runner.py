@@ -194,10 +194,13 @@ def plan_course(
                 steps.append(Step(nb, nb.name, {}, cannot_run.get(method, ""), section))
         elif "method" in declared:
             for m in methods:
-                section = {k: v for k, v in (recipes.get(m) or {}).items() if k in declared}
-                steps.append(
-                    Step(nb, f"{nb.stem}-{m}.ipynb", {"method": m}, cannot_run.get(m, ""), section)
-                )
+                own = recipes.get(m) or {}
+                section = {k: v for k, v in own.items() if k in declared}
+                chosen = {"method": m}
+                if own and "method_recipes" in declared:  # the run it reads: the method's recipe
+                    chosen["method_recipes"] = {m: own}
+                output = f"{nb.stem}-{m}.ipynb"
+                steps.append(Step(nb, output, chosen, cannot_run.get(m, ""), section))
         elif "methods" in declared:
             chosen: dict[str, Any] = {"methods": runnable}
             sections = {m: recipes[m] for m in runnable if recipes.get(m)}
