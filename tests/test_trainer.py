@@ -5,6 +5,7 @@ import subprocess
 import sys
 import warnings
 
+import pandas as pd
 import pytest
 import torch
 
@@ -134,6 +135,9 @@ def test_fit_or_load_does_not_retrain_a_finished_run(config, tiny_data, tmp_path
     monkeypatch.setattr(trainer, "train", no_training)
     again = fit_or_load(config, tmp_path, data=tiny_data, progress=False)
     assert not again.trained and again.metrics == first.metrics
+    # the history reads back as it was logged: same values, integer epochs and iterations
+    assert pd.DataFrame(again.history).equals(pd.DataFrame(first.history))
+    assert isinstance(again.history[0]["epoch"], int)
     for a, b in zip(
         again.model.state_dict().values(), first.model.state_dict().values(), strict=True
     ):

@@ -83,6 +83,14 @@ def _history_csv(history: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def _history_value(text: str) -> int | float:
+    """A ``history.csv`` cell as the trainer logged it: epochs and iterations stay integers."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 class Trainer:
     """Train ``config`` into ``out_dir`` (see the module docstring)."""
 
@@ -456,7 +464,7 @@ def fit_or_load(
                 )
             model, _ = ckpt.load_model(out_dir / ckpt.BEST)
             history = list(csv.DictReader(open(out_dir / "history.csv")))
-            history = [{k: float(v) for k, v in row.items()} for row in history]
+            history = [{k: _history_value(v) for k, v in row.items()} for row in history]
             return TrainResult(out_dir, model, config, metrics, history, trained=False)
     return train(config, out_dir, data=data, **kwargs)
 
