@@ -463,8 +463,10 @@ def fit_or_load(
                     "(or none: the default folder follows the data), or delete it to train again"
                 )
             model, _ = ckpt.load_model(out_dir / ckpt.BEST)
-            history = list(csv.DictReader(open(out_dir / "history.csv")))
-            history = [{k: _history_value(v) for k, v in row.items()} for row in history]
+            with open(out_dir / "history.csv", newline="") as rows:
+                history = [
+                    {k: _history_value(v) for k, v in row.items()} for row in csv.DictReader(rows)
+                ]
             return TrainResult(out_dir, model, config, metrics, history, trained=False)
     return train(config, out_dir, data=data, **kwargs)
 
