@@ -228,3 +228,118 @@ def test_summary_line_counts_images_people_and_splits(tiny_synth):
     )
     anonymous = dataclasses.replace(data, frame=data.frame.assign(identity=None))
     assert anonymous.summary().startswith(f"{len(data)} images; train/val/test = ")
+
+
+# --- the user's data as written: splits, identities, one file however spelled -----------------
+def small_images(root, names):
+    """Tiny distinct PNGs at ``root/name`` for each name; returns the names."""
+    rng = np.random.default_rng(0)
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / name)
+    return list(names)
+
+
+def write_csv(path, header, rows):
+    path.write_text("\n".join([header, *(",".join(map(str, r)) for r in rows)]) + "\n")
+    return path
+
+
+def test_split_column_is_used_as_written_in_any_case(tmp_path):
+    names = small_images(tmp_path, [f"s{i % 4}/x{i:02d}.png" for i in range(24)])
+    written = [("train", " Train", "validation", "VAL", "test", "Test ")[i % 6] for i in range(24)]
+    csv = write_csv(
+        tmp_path / "va.csv",
+        "path,valence,arousal,split",
+        [(n, 0.1, 0.2, s) for n, s in zip(names, written, strict=True)],
+    )
+    data = load_va_csv(csv)
+    meant = ("train", "train", "val", "val", "test", "test")
+    expected = {n: meant[i % 6] for i, n in enumerate(names)}
+    assert dict(zip(data.frame["key"], data.frame["split"], strict=True)) == expected
+    assert data.summary().endswith("train/val/test = 8/8/8")  # not the 4 people's own split
+
+
+def test_split_column_naming_no_split_or_half_filled_is_refused(tiny_synth, tmp_path):
+    names = small_images(tmp_path, [f"s{i % 4}/x{i:02d}.png" for i in range(12)])
+    written = ["train"] * 6 + ["dev", "dev", "holdout"] + ["test"] * 3
+    csv = write_csv(
+        tmp_path / "va.csv",
+        "path,valence,arousal,split",
+        [(n, 0.1, 0.2, s) for n, s in zip(names, written, strict=True)],
+    )
+    with pytest.raises(
+        ColumnError, match=r"va\.csv: column 'split' .*: 'dev' in 2 rows, 'holdout' in 1 row;"
+    ):
+        load_va_csv(csv)
+    written = ["train"] * 6 + ["", " ", ""] + ["test"] * 3
+    rows = [(n, 0.1, 0.2, s) for n, s in zip(names, written, strict=True)]
+    write_csv(csv, "path,valence,arousal,split", rows)
+    with pytest.raises(ColumnError, match=r"va\.csv: column 'split' is empty in 3 of 12 rows"):
+        load_va_csv(csv)
+    # empty everywhere: the built-in rule, exactly as without the column
+    write_csv(csv, "path,valence,arousal,split", [(n, 0.1, 0.2, "") for n in names])
+    plain = [(n, 0.1, 0.2) for n in names]
+    without = write_csv(tmp_path / "plain.csv", "path,valence,arousal", plain)
+    assert load_va_csv(csv).frame.equals(load_va_csv(without).frame)
+    # the DiffusionFER sheet follows the same rule
+    shutil.copytree(tiny_synth, tmp_path / "dfer")
+    sheet = tmp_path / "dfer" / "DiffusionEmotion_S" / "dataset_sheet.csv"
+    frame = pd.read_csv(sheet)
+    frame.loc[:4, "split"] = "Validation"
+    frame.loc[5, "split"] = "unused"
+    frame.to_csv(sheet, index=False)
+    with pytest.raises(ColumnError, match=r"dataset_sheet\.csv: column 'split' .*'unused' in 1 "):
+        load_diffusionfer(tmp_path / "dfer")
+    frame.loc[5, "split"] = "TEST"
+    frame.to_csv(sheet, index=False)
+    data = load_diffusionfer(tmp_path / "dfer")
+    assert (data.frame["split"][:5] == "val").all() and data.frame["split"][5] == "test"
+
+
+def test_one_image_however_spelled_is_one_row(tiny_synth, tmp_path):
+    names = small_images(tmp_path, [f"s{i % 3}/x{i:02d}.png" for i in range(9)])
+    first = names[0]  # s0/x00.png
+    spellings = [f"./{first}", first.replace("/", "//"), str(tmp_path / first)]
+    rows = [(n, 0.1, 0.2) for n in names] + [(s, 0.1, 0.2) for s in spellings]
+    rows.append((f"./{names[1]}", -0.5, 0.2))  # the same file with other labels
+    data = load_va_csv(write_csv(tmp_path / "va.csv", "path,valence,arousal", rows))
+    rep = data.report
+    assert rep.issues["duplicate_row"] == spellings
+    assert rep.issues["conflicting_labels"] == [names[1], f"./{names[1]}"]
+    assert (rep.rows, rep.images_found, rep.usable, len(data)) == (13, 9, 8, 8)
+    assert sorted(data.frame["key"]) == sorted(set(names) - {names[1]})
+    # an absolute path inside the folder names its person like the relative spelling
+    absolute = write_csv(
+        tmp_path / "abs.csv", "path,valence,arousal", [(tmp_path / n, 0.1, 0.2) for n in names]
+    )
+    assert sorted(load_va_csv(absolute).frame["identity"].unique()) == ["s0", "s1", "s2"]
+    # the DiffusionFER sheet reads "./" and "//" as nothing too
+    shutil.copytree(tiny_synth, tmp_path / "dfer")
+    sheet = tmp_path / "dfer" / "DiffusionEmotion_S" / "dataset_sheet.csv"
+    frame = pd.read_csv(sheet)
+    tail = "/".join(frame.loc[0, "subDirectory_filePath"].split("/")[-2:])
+    again = frame.iloc[[0, 0]].assign(subDirectory_filePath=[f"./{tail}", tail.replace("/", "//")])
+    pd.concat([frame, again]).to_csv(sheet, index=False)
+    data = load_diffusionfer(tmp_path / "dfer")
+    assert data.report.count("duplicate_row") == 2 and "missing_image" not in data.report.issues
+    assert len(data) == 7 * TINY.per_class
+
+
+def test_rows_naming_nobody_are_reported_and_usable_is_what_training_gets(tmp_path):
+    names = small_images(tmp_path, [f"y{i:02d}.png" for i in range(30)])  # no folder to infer from
+    people = ["" if i % 5 == 0 else f"p{i % 4}" for i in range(30)]
+    rows = [(n, 0.1, 0.2, p) for n, p in zip(names, people, strict=True)]
+    data = load_va_csv(write_csv(tmp_path / "va.csv", "path,valence,arousal,identity", rows))
+    nameless = [n for n, p in zip(names, people, strict=True) if not p]
+    assert data.report.issues["no_identity"] == nameless
+    counts = data.frame["split"].value_counts()
+    assert data.report.usable == len(data) == counts.sum() == 30 - len(nameless)
+    assert data.frame["identity"].notna().all() and data.frame["split"].notna().all()
+    assert "no_identity 6" in data.report.summary()
+    # with the file's own split, a row naming nobody still has a split: kept
+    split = [("train", "val", "test")[i % 3] for i in range(30)]
+    given = [(*r, s) for r, s in zip(rows, split, strict=True)]
+    csv = write_csv(tmp_path / "split.csv", "path,valence,arousal,identity,split", given)
+    kept = load_va_csv(csv)
+    assert len(kept) == kept.report.usable == 30 and "no_identity" not in kept.report.issues

@@ -8,11 +8,14 @@ Expected layout, as extracted from the release::
 
 The sheet's paths carry a prefix that depends on who packed the copy
 (``DiffusionFER/DiffusionEmotion_S/cropped/…`` in the release); rows are matched to files by their
-``<class>/<file>`` tail, so any prefix works and the difference is reported.
+``<class>/<file>`` tail, so any prefix works and the difference is reported; ``./`` and ``//`` in a
+path are read as nothing. A ``split`` column is used as written, as for the generic CSV
+(``records.given_splits``).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import pandas as pd
 
 from ..emotions import EMOTIONS
 from .images import is_image_file, png_text
-from .records import COLUMNS, DuplicateRows, FERData, finalise, require_columns
+from .records import COLUMNS, DuplicateRows, FERData, finalise, given_splits, require_columns
 from .report import DataReport
 
 SHEET = "dataset_sheet.csv"
@@ -79,11 +82,13 @@ def load_diffusionfer(
     sheet = pd.read_csv(sheet_path, dtype=str, keep_default_na=False, skipinitialspace=True)
     sheet.columns = [c.strip() for c in sheet.columns]
     require_columns(list(sheet.columns), REQUIRED, sheet_path)
+    if "split" in sheet:
+        sheet["split"] = given_splits(sheet["split"], sheet_path)
     report.rows = len(sheet)
 
     rows, prefixes, duplicates = [], set(), DuplicateRows(report)
     for rec in sheet.to_dict("records"):
-        rel = rec["subDirectory_filePath"].strip().replace("\\", "/")
+        rel = posixpath.normpath(rec["subDirectory_filePath"].strip().replace("\\", "/"))
         parts = rel.split("/")
         key = tuple(parts[-2:]) if len(parts) >= 2 else ("", parts[-1])
         name = "/".join(key)

@@ -12,13 +12,12 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from ..emotions import EMOTIONS
 from .report import DataReport, va_scale_cause
-from .splits import SPLITS, assign_splits
+from .splits import SPELLINGS, SPLITS, assign_splits
 
 COLUMNS = (
     "path",
@@ -34,7 +33,8 @@ COLUMNS = (
 
 
 class ColumnError(ValueError):
-    """A label file lacks a required column; the message names the column and the file."""
+    """A label file lacks a required column, or a column holds values it cannot take; the message
+    names the column and the file."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,34 @@ def require_columns(columns: list[str], required: tuple[str, ...], source: Path)
             close = difflib.get_close_matches(name, present, n=1, cutoff=0.6)
             hint = f" (found {close[0]!r}: misspelled?)" if close else f" (columns: {present})"
             raise ColumnError(f"{source}: missing required column {name!r}{hint}")
+
+
+def given_splits(values: pd.Series, source: Path, column: str = "split") -> pd.Series:
+    """A label file's split column as written: ``train``, ``val`` or ``test`` per row (spellings
+    in ``splits.SPELLINGS``), or all None when the column is empty (the built-in rule applies).
+
+    Raises ``ColumnError`` naming the file, the column and every other value with its count, or
+    how many rows lack a split when only some have one: a half-filled column is never completed
+    or replaced silently.
+    """
+    text = values.fillna("").astype(str).str.strip()
+    named = text.str.lower().map(SPELLINGS)
+    bad = text[(text != "") & named.isna()].value_counts()
+    if len(bad):
+        listed = ", ".join(f"{value!r} in {n} row{'s' * (n != 1)}" for value, n in bad.items())
+        raise ColumnError(
+            f"{source}: column {column!r} holds values that name no split: {listed}; "
+            f"use {', '.join(SPELLINGS)} (any case)"
+        )
+    blank = int((text == "").sum())
+    if blank == len(text):
+        return pd.Series(None, index=values.index, dtype=object)
+    if blank:
+        raise ColumnError(
+            f"{source}: column {column!r} is empty in {blank} of {len(text)} rows; give every row "
+            "a split, or leave the column empty everywhere for the built-in split"
+        )
+    return named
 
 
 LABEL_FIELDS = ("valence", "arousal", "expression", "identity", "split")
@@ -226,12 +254,25 @@ def _derive_identities(frame: pd.DataFrame, report: DataReport) -> pd.Series:
     return ident
 
 
+def _drop_nameless(frame: pd.DataFrame, report: DataReport) -> pd.DataFrame:
+    """``frame`` without the rows that name no person when the split goes by person (two or more
+    people): such a row could be anyone, so no split can take it without risking a leak."""
+    nameless = frame["identity"].isna()
+    if frame["identity"].nunique(dropna=True) < 2 or not nameless.any():
+        return frame
+    for key in frame.loc[nameless, "key"]:
+        report.add("no_identity", key)
+    return frame[~nameless].copy()
+
+
 def finalise(
     raw: pd.DataFrame, report: DataReport, name: str, root: Path, fractions=(0.7, 0.15, 0.15)
 ) -> FERData:
     """Shared last step of every loader: label checks, identity rule, splits.
 
-    ``raw`` has the ``COLUMNS`` (``split`` may be all missing) and one row per matched image.
+    ``raw`` has the ``COLUMNS`` and one row per matched image; its ``split`` is the file's own
+    (``given_splits``: every row has one) or all missing (the rule in ``splits``, after which the
+    rows that name no person, when others do, are dropped as ``no_identity``).
     """
     frame = raw.copy()
     for col in ("valence", "arousal"):
@@ -260,10 +301,11 @@ def finalise(
 
     frame["identity"] = _derive_identities(frame, report)
 
-    given = frame["split"] if "split" in frame else pd.Series(np.nan, index=frame.index)
-    if given.notna().all() and given.isin(SPLITS).all() and len(frame):
+    given = frame["split"] if "split" in frame else pd.Series(None, index=frame.index)
+    if given.notna().any():  # the loaders checked it whole: every row names its split
         frame["split"] = given
     else:
+        frame = _drop_nameless(frame, report)
         frame["split"] = assign_splits(frame, fractions)
     frame = frame.reset_index(drop=True)[list(COLUMNS)]
     return FERData(name=name, root=root, frame=frame, report=report)

@@ -39,6 +39,11 @@ REASONS: dict[str, tuple[str, str]] = {
         "CSV rows for the same image disagree on its labels; every such row dropped",
     ),
     "invalid_va": ("dropped", "valence or arousal is missing, NaN or outside [-1, 1]"),
+    "no_identity": (
+        "dropped",
+        "the splits keep each person whole, but this row names nobody (blank identity, no folder "
+        "to infer one from): it could be anyone, so it joins no split",
+    ),
     "corrupt_image": (
         "dropped",
         "image file is truncated, cannot be decoded or is too large (decompression-bomb guard)",

@@ -1,8 +1,12 @@
 """Train/val/test splits that are identical on every machine.
 
+A label file's own ``split`` column, when filled, is used as written (``records.given_splits``);
+otherwise:
+
 - With identities (two or more distinct): whole identities go to one split, so evaluation is on
   people the model never saw. Identities are ordered by a hash of their name and assigned in that
-  order until each split holds its share of the images.
+  order until each split holds its share of the images. A row that names no person could be
+  anyone, so it joins no split: the loaders drop it and report it (``no_identity``).
 - Without: a stratified split per prompted emotion (else per annotated expression), ordering the
   files of each class by a hash of the *file name* (not the path, which differs between copies).
 """
@@ -15,6 +19,8 @@ import pandas as pd
 
 SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+SPELLINGS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+"""How a label file may name each split (any case, surrounding spaces ignored)."""
 
 
 def stable_hash(text: str) -> str:
