@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ferlib.data import cache_images, load_dataset, make_loader
-from ferlib.data.augment import AUGMENT_KEYS, Augmentation, identity_config
-from ferlib.params import PARAMETERS, resolve_config
+from ferlib.data.augment import AUGMENT_KEYS, Augmentation
+from ferlib.params import PARAMETERS, identity_config, resolve_config
 
 
 def batch(n: int = 32, size: int = 32) -> torch.Tensor:
@@ -79,3 +79,15 @@ def test_loader_applies_augmentation_to_training_batches_only(tiny_synth):
     assert torch.equal(first(False, grey), first(False, None))
     with pytest.raises(ValueError, match="tensor store"):
         make_loader(data, 32, 8, train=True, decode=True, augment=grey)
+
+
+def test_late_method_switches_at_their_default_keep_run_identity():
+    """The step-B switches (added after runs existed) name a run only when set off default."""
+    from ferlib.training.trainer import run_dir
+
+    config = resolve_config("quick")
+    late = ("elim_step_b_forward", "avce_step_b_upper")
+    before = {k: v for k, v in config.items() if k not in late}
+    assert run_dir(config) == run_dir(before)
+    assert run_dir({**config, "elim_step_b_forward": "code"}) != run_dir(config)
+    assert run_dir({**config, "avce_step_b_upper": "code"}) != run_dir(config)

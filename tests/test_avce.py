@@ -329,6 +329,44 @@ def test_step_a_and_step_b_move_only_their_modules():
     assert run(lambda: method.step_a(x_in, y)) == {"trunk", "lower", "upper", "H"}
 
 
+def adam_momentum_step(param: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
+    """Adam's update of ``param`` for a zero gradient, by hand: m and v decay, t grows by one,
+    p − lr·(β1·m/(1 − β1^(t+1))) / (√(β2·v/(1 − β2^(t+1))) + ε)."""
+    (b1, b2), t = group["betas"], int(state["step"]) + 1
+    m, v = b1 * state["exp_avg"], b2 * state["exp_avg_sq"]
+    return param - group["lr"] * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + group["eps"])
+
+
+def test_step_b_upper_code_moves_r_s_upper_layers_by_adam_momentum_only():
+    """D7: with ``avce_step_b_upper="code"`` (torch 1.7.1's zero gradients) step B moves R's
+    layers above q by exactly Adam's momentum-only update, computed by hand from the optimizer
+    state step A left; H still does not move, and the lower layers, E and V move as before."""
+    method = make_method(avce_step_b_upper="code")
+    x_in, y = batch()
+    head = method.core.head
+    method.step_a(x_in, y)
+    opt = method.optimizers["head"]
+    upper = [*head.body[4].parameters(), *head.out.parameters()]
+    expected = [adam_momentum_step(p.detach(), opt.state[p], opt.param_groups[0]) for p in upper]
+    h_before, lower_before = snapshot(method.view_head), snapshot(head.body[1])
+    upper_before = [p.detach().clone() for p in upper]
+    method.step_b(x_in)
+    for p, e, b in zip(upper, expected, upper_before, strict=True):
+        assert (e - b).abs().max() > 1e-7  # the momentum step is not a no-op
+        torch.testing.assert_close(p.detach(), e, rtol=1e-6, atol=1e-9)
+    assert all(int(opt.state[p]["step"]) == 2 for p in upper)  # step A and step B
+    assert not moved(method.view_head, h_before) and moved(head.body[1], lower_before)
+    # the default leaves them where step A put them, their Adam state untouched
+    still = make_method()
+    still.step_a(x_in, y)
+    opt = still.optimizers["head"]
+    upper = [*still.core.head.body[4].parameters(), *still.core.head.out.parameters()]
+    before = [p.detach().clone() for p in upper]
+    still.step_b(x_in)
+    assert all(torch.equal(p, b) for p, b in zip(upper, before, strict=True))
+    assert all(int(opt.state[p]["step"]) == 1 for p in upper)
+
+
 def test_optimizers_and_schedulers():
     method = make_method(lr=1e-3, milestones=[2], gamma=0.5)
     opts = method.optimizers
@@ -350,15 +388,24 @@ def test_optimizers_and_schedulers():
 
 # --- flags ---------------------------------------------------------------------------------------
 def test_flags_defaults_authors_code_and_validation():
+    """The paper's value of every switch by default, and the authors' code's under
+    ``avce_authors_code`` (written out here, not read from the class: docs/methods/README.md §6)."""
     assert set(CHOICES) | set(AUTHORS_CODE) <= set(PARAMETERS)
     assert AVCE.resolve_options({}) == {
         "avce_critic": "paper",
         "avce_negatives": "shuffled",
         "avce_rpc_reduction": "mean",
         "avce_view_head_init": "default",
+        "avce_step_b_upper": "still",
     }
     code = AVCE.resolve_options({"avce_authors_code": True, "avce_critic": "paper"})
-    assert code == AUTHORS_CODE
+    assert code == {
+        "avce_critic": "code",
+        "avce_negatives": "same_sample",
+        "avce_rpc_reduction": "code",
+        "avce_view_head_init": "code",
+        "avce_step_b_upper": "code",
+    }
     with pytest.raises(ValueError, match="avce_negatives"):
         AVCE.resolve_options({"avce_negatives": "identity"})
 
@@ -470,20 +517,22 @@ def test_shuffled_negatives_pair_each_prediction_with_another_samples_view():
     assert shuffled != pytest.approx(same, abs=1e-4)
 
 
-def test_ddp_wrapping_matches_plain_training(tmp_path):
-    """One-process gloo group: the wrapped net (both steps, unused parameters) trains the same."""
+@pytest.mark.parametrize("upper", ["still", "code"])
+def test_ddp_wrapping_matches_plain_training(tmp_path, upper):
+    """One-process gloo group: the wrapped net (both steps, unused parameters) trains the same,
+    also with step B's zero-gradient term of ``avce_step_b_upper="code"``."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     x_in, y = batch()
-    plain = make_method()
+    plain = make_method(avce_step_b_upper=upper)
     torch.manual_seed(1)  # the same dropout masks and derangements in both runs
     plain_losses = [plain.training_step(x_in, y, i)["loss"] for i in range(3)]
     dist.init_process_group(
         "gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1
     )
     try:
-        wrapped = make_method()
+        wrapped = make_method(avce_step_b_upper=upper)
         wrapped.wrap_ddp(None)
         assert isinstance(wrapped.net, DDP) and wrapped.core is wrapped.modules()["model"]
         torch.manual_seed(1)

@@ -58,14 +58,36 @@ def test_cost_is_n_by_m_in_unit_range_scale_invariant_and_zero_on_itself():
     assert cosine_cost(zr, zr).diagonal().abs().max() < 1e-12
 
 
-@pytest.mark.parametrize(("mode", "sums"), [("balanced", (1, 1)), ("code", (5, 3))])
-def test_marginals_are_non_negative_with_the_mode_s_sums(mode, sums):
-    a, b = ot_marginals(latents(5), latents(3, seed=1), mode)
-    assert (a >= 0).all() and (b >= 0).all()
-    assert a.sum().item() == pytest.approx(sums[0]) and b.sum().item() == pytest.approx(sums[1])
-    a0, b0 = ot_marginals(torch.zeros(5, 4), torch.zeros(3, 4), mode)
-    assert torch.allclose(a0, torch.full((5,), sums[0] / 5))
-    assert torch.allclose(b0, torch.full((3,), sums[1] / 3))
+@pytest.mark.parametrize(("mode", "scale"), [("balanced", (1, 1)), ("code", (2, 3))])
+def test_marginals_by_hand(mode, scale):
+    """§4.2 on a hand-worked pair: reference rows (2, 0), (0, 2), mean (1, 1); target rows (1, 0),
+    (3, 0), (0, 1), mean (4/3, 1/3). a_i = ⟨z_iʳ, z̄ᵏ⟩ = 8/3, 2/3 -> (0.8, 0.2); b_j = ⟨z_jᵏ, z̄ʳ⟩
+    = 1, 3, 1 -> (0.2, 0.6, 0.2); ``code`` scales them to sums n = 2 and m = 3. Swapping the two
+    group means would give a = (0.5, 0.5)."""
+    zr = torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    zk = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    a, b = ot_marginals(zr, zk, mode)
+    n, m = scale
+    hand_a = torch.tensor([0.8, 0.2], dtype=torch.float64)
+    hand_b = torch.tensor([0.2, 0.6, 0.2], dtype=torch.float64)
+    torch.testing.assert_close(a, n * hand_a, rtol=0, atol=1e-8)
+    torch.testing.assert_close(b, m * hand_b, rtol=0, atol=1e-8)
+
+
+def test_marginals_clamp_negative_relevance_to_epsilon_and_zero_latents_to_uniform():
+    """A negative ⟨z_iʳ, z̄ᵏ⟩ carries only ε: reference (−1, 0), (2, 1) against target (1, 0),
+    (0, 2) (means (0.5, 1) and (0.5, 0.5)) give a ∝ (1e-8, 2 + 1e-8) and b ∝ (0.5, 1), i.e.
+    (1/3, 2/3); swapped means would give b = (0.2, 0.8)."""
+    zr = torch.tensor([[-1.0, 0.0], [2.0, 1.0]], dtype=torch.float64)
+    zk = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    a, b = ot_marginals(zr, zk)
+    total = 2 + 2e-8
+    torch.testing.assert_close(a, torch.tensor([1e-8, 2 + 1e-8], dtype=a.dtype) / total)
+    torch.testing.assert_close(b, torch.tensor([1 / 3, 2 / 3], dtype=b.dtype), rtol=0, atol=1e-8)
+    for mode, sums in (("balanced", (1, 1)), ("code", (5, 3))):
+        a0, b0 = ot_marginals(torch.zeros(5, 4), torch.zeros(3, 4), mode)
+        assert torch.allclose(a0, torch.full((5,), sums[0] / 5))
+        assert torch.allclose(b0, torch.full((3,), sums[1] / 3))
 
 
 @pytest.mark.parametrize("m", [6, 4])
@@ -331,6 +353,8 @@ def test_authors_code_switches_every_flag():
     assert ELIM(make_config()).option("elim_shift_mode") == "per_sample"
     assert method.option("elim_bn_stats") == "all"
     assert ELIM(make_config(elim_bn_stats="raw")).option("elim_bn_stats") == "raw"
+    assert method.option("elim_step_b_forward") == "code"
+    assert ELIM(make_config()).option("elim_step_b_forward") == "model"
 
 
 def f_theta_norm(method: ELIM) -> torch.nn.BatchNorm1d:
@@ -366,6 +390,79 @@ def test_bn_stats_raw_keeps_step_b_out_of_f_theta_s_running_statistics(mode):
         assert not torch.allclose(final, seen[1]) and tracked == 4
     assert logs["elim"] == pytest.approx(results["all"][0]["elim"], rel=1e-6)
     assert logs["loss"] == pytest.approx(results["all"][0]["loss"], rel=1e-6)
+
+
+def train_steps(steps: int = 6, ddp: bool = False, **overrides) -> ELIM:
+    """``steps`` ELIM iterations (step B from iteration 1) on one fixed batch, seeds fixed;
+    ``ddp`` wraps the model first (a process group must exist)."""
+    x, y = batch(16)
+    torch.manual_seed(0)
+    method = method_with(
+        [0, 1, 2, 3] * 4, elim_p=4, elim_warmup_start=1, elim_warmup_end=2, **overrides
+    )
+    if ddp:
+        method.wrap_ddp(None)
+    torch.manual_seed(1)
+    for i in range(steps):
+        method.training_step(x, y, i, torch.arange(16))
+    return method
+
+
+def differing_state(a: ELIM, b: ELIM) -> tuple[list[str], list[str]]:
+    """(parameters, buffers) of the two models that are not bit-identical."""
+    sa, sb = a.core.state_dict(), b.core.state_dict()
+    names = {n for n, _ in a.core.named_parameters()}
+    diff = sorted(k for k in sa if not torch.equal(sa[k], sb[k]))
+    return [k for k in diff if k in names], [k for k in diff if k not in names]
+
+
+F_THETA_STATS = [f"head.out.1.{k}" for k in ("num_batches_tracked", "running_mean", "running_var")]
+
+
+@pytest.mark.parametrize(
+    "switch", [{"elim_bn_stats": "raw"}, {"elim_step_b_forward": "code"}], ids=lambda d: str(d)
+)
+def test_bn_stats_and_step_b_forward_change_no_weight_only_f_theta_s_statistics(switch):
+    """D9, D10: training mode normalises with batch statistics and f_θ's output in step B's batch
+    pass is unused, so after several steps every weight (and the latent head's statistics) is
+    bit-identical to the default run's; only f_θ's running statistics differ."""
+    default, switched = train_steps(), train_steps(**switch)
+    params, buffers = differing_state(default, switched)
+    assert params == [] and buffers == F_THETA_STATS
+
+
+def test_step_b_forward_code_runs_f_theta_on_the_groups_only():
+    """D10: ``"code"`` computes step B's latents with trunk + latent head (the authors'
+    ``regressor(encoder(x))``): f_θ runs in step A and on the reference and target groups, not
+    on the whole batch; the trunk still runs twice. ``"model"`` adds the whole-batch f_θ pass."""
+    x, y = batch()
+    for forward, f_theta_passes in (("model", 4), ("code", 3)):
+        method = method_with(
+            [0] * 4 + [1] * 4, elim_warmup_start=0, elim_warmup_end=1, elim_step_b_forward=forward
+        )
+        trunk = count_trunk_passes(method)
+        seen = []
+        f_theta_norm(method).register_forward_hook(lambda *_, seen=seen: seen.append(1))
+        method.training_step(x, y, 3, torch.arange(8))
+        assert (trunk[0], len(seen)) == (2, f_theta_passes), forward
+        assert int(f_theta_norm(method).num_batches_tracked) == f_theta_passes
+
+
+def test_step_b_forward_code_trains_the_same_under_ddp(tmp_path):
+    """One-process gloo group: step B outside the DDP wrapper (gradients averaged by hand)
+    trains exactly like the unwrapped model."""
+    import torch.distributed as dist
+
+    plain = train_steps(3, elim_step_b_forward="code")
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1
+    )
+    try:
+        wrapped = train_steps(3, ddp=True, elim_step_b_forward="code")
+    finally:
+        dist.destroy_process_group()
+    for key, value in plain.core.state_dict().items():
+        torch.testing.assert_close(wrapped.core.state_dict()[key], value, rtol=1e-5, atol=1e-6)
 
 
 def test_frozen_running_stats_restores_momentum_and_normalises_with_the_batch():

@@ -3,6 +3,9 @@ one optimizer factory with its scheduler, one ``backward_and_step``."""
 
 from __future__ import annotations
 
+import ast
+import re
+
 import pytest
 import torch
 
@@ -15,15 +18,63 @@ def config(method: str, **overrides) -> dict:
     return resolve_config(None, {"method": method, "batch_size": 8, **overrides})
 
 
+# Every switch: (default, value under <method>_authors_code), written out by hand from the
+# method notes (docs/methods/README.md §6), never read from the classes, so that a wrong entry in
+# a class's ``authors_code`` or a registry default fails here.
+SWITCHES = {
+    "caf": {
+        "caf_grouping": ("otsu", "code"),
+        "caf_margin": ("paper", "code"),
+        "caf_margin_grad": ("detached", "carried"),
+    },
+    "avce": {
+        "avce_critic": ("paper", "code"),
+        "avce_negatives": ("shuffled", "same_sample"),
+        "avce_rpc_reduction": ("mean", "code"),
+        "avce_view_head_init": ("default", "code"),
+        "avce_step_b_upper": ("still", "code"),
+    },
+    "elim": {
+        "elim_sampler": ("pk", "random"),
+        "elim_marginals": ("balanced", "code"),
+        "elim_sinkhorn": ("pot", "code"),
+        "elim_sinkhorn_iters": (200, 5),
+        "elim_shift_mode": ("per_sample", "first_sample"),
+        "elim_bn_stats": ("all", "all"),
+        "elim_step_b_forward": ("model", "code"),
+    },
+}
+
+
 @pytest.mark.parametrize("name", ["caf", "avce", "elim"])
 def test_the_authors_code_switch_sets_every_listed_parameter(name):
-    cls = METHODS[name]
+    cls, pinned = METHODS[name], SWITCHES[name]
     assert set(cls.authors_code) <= set(PARAMETERS) and set(cls.choices) <= set(PARAMETERS)
     paper = cls.resolve_options(config(name))
-    assert paper == {k: PARAMETERS[k].default for k in paper}  # paper semantics by default
+    assert paper == {k: default for k, (default, _) in pinned.items()}
     code = cls.resolve_options(config(name, **{f"{name}_authors_code": True}))
-    assert {k: code[k] for k in cls.authors_code} == cls.authors_code
-    assert all(code[k] in cls.choices[k] for k in cls.choices)
+    assert code == {k: value for k, (_, value) in pinned.items()}
+    # the switch wins over single settings: every switch set away from the code's value
+    away = {
+        k: next(c for c in cls.choices[k] if c != v) if k in cls.choices else v + 1
+        for k, (_, v) in pinned.items()
+    }
+    forced = cls.resolve_options(config(name, **away, **{f"{name}_authors_code": True}))
+    assert {k: forced[k] for k in cls.authors_code} == {k: pinned[k][1] for k in cls.authors_code}
+
+
+def test_the_notes_switch_table_matches_the_pinned_values():
+    """docs/methods/README.md §6's table row per method lists each switch as default → code."""
+    from ferlib.paths import repo_root
+
+    text = (repo_root() / "docs" / "methods" / "README.md").read_text()
+    rows = {
+        m: next(r for r in text.splitlines() if r.startswith(f"| {m.upper()} |")) for m in SWITCHES
+    }
+    for method, pinned in SWITCHES.items():
+        cells = re.findall(r"`(\w+)`: `([^`]+)`(?: → `([^`]+)`)?", rows[method])
+        written = {k: (ast.literal_eval(d), ast.literal_eval(c or d)) for k, d, c in cells}
+        assert written == pinned, method
 
 
 @pytest.mark.parametrize("name", ["caf", "avce", "elim"])

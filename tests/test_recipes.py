@@ -110,18 +110,18 @@ def test_profiles_without_recipes_resolve_exactly_as_before():
     assert resolve_config("full") == _before("full", {})
 
 
-def test_full_gives_each_method_its_published_recipe_on_the_same_data():
+def test_full_gives_each_method_its_own_section_on_the_same_data():
+    """Each method runs its own section over the shared top level, on one data set; the values
+    and their sources are checked against the authors' code in tests/test_provenance.py."""
     recipes = load_recipes("full")
     assert set(recipes) == {"caf", "avce", "elim"}
     configs = {m: resolve_config("full", {"method": m}) for m in METHODS}
     for key in DATA_KEYS:  # one data set and split for every arm
         assert len({repr(c[key]) for c in configs.values()}) == 1, key
-    assert (configs["caf"]["batch_size"], configs["caf"]["gamma"]) == (256, 0.9)
-    assert configs["avce"]["milestones"] == [5000, 25000, 45000, 65000, 85000]
+    for method, section in recipes.items():
+        assert {k: configs[method][k] for k in section} == section, method
     elim = configs["elim"]
-    assert (elim["batch_size"], elim["elim_p"], elim["elim_ids_per_step"]) == (512, 16, 10)
     assert elim["batch_size"] % elim["elim_p"] == 0  # P x K
-    assert (elim["lr"], elim["epochs"]) == (5e-5, 50)
 
 
 def test_every_method_chapter_declares_every_key_its_section_may_set_but_augmentation():

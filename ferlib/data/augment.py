@@ -7,7 +7,7 @@ one such change, per image, drawn from the global RNG that seeding sets and chec
 runs repeat and resume exactly). The changes are ``ferlib.data.image_ops``, the same code as the
 evaluation's shifts. Every key defaults to off, and a run with all of them off draws nothing:
 default runs are bit-for-bit what they were, and their run identity leaves the keys out
-(``identity_config``).
+(``ferlib.params.identity_config``).
 """
 
 from __future__ import annotations
@@ -27,17 +27,6 @@ BLUR_SIGMAS = (0.01, 0.015, 0.02, 0.025, 0.03)  # fractions of the image side
 JPEG_QUALITIES = (10, 20, 30, 40, 50)
 DOWNSCALE_FRACTIONS = (1 / 4, 1 / 3, 1 / 2)
 OCCLUDER_SIDES = (0.2, 0.3, 0.4)
-
-
-def identity_config(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` without the ``aug_*`` keys that are at their default (off): what names a run.
-
-    The keys were added after runs existed; leaving them out while off keeps every earlier run's
-    folder and resume check valid.
-    """
-    return {
-        k: v for k, v in config.items() if not (k in AUGMENT_KEYS and v == PARAMETERS[k].default)
-    }
 
 
 def _pick(values: tuple, n: int) -> torch.Tensor:

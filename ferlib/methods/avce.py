@@ -31,12 +31,14 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "avce_negatives": ("shuffled", "same_sample"),
     "avce_rpc_reduction": ("mean", "code"),
     "avce_view_head_init": ("default", "code"),
+    "avce_step_b_upper": ("still", "code"),
 }
 AUTHORS_CODE = {
     "avce_critic": "code",
     "avce_negatives": "same_sample",
     "avce_rpc_reduction": "code",
     "avce_view_head_init": "code",
+    "avce_step_b_upper": "code",
 }
 
 LATENT = 32  # z, the bottleneck the views are taken of (§2)
@@ -178,7 +180,8 @@ class AVCENet(nn.Module):
     """Trunk, R, H and V in one module, so each step is one forward (one DDP call).
 
     ``step="a"``: (x, y_a, y_n), the prediction and the two views' VA outputs.
-    ``step="b"``: (v, v_a, v_n), the embeddings of z and of its two views.
+    ``step="b"``: (v, v_a, v_n), the embeddings of z and of its two views; with ``upper_zero``
+    also 0·Σ(R's weights above z), which gives those weights an exact zero gradient (D7).
     The views are computed in float32: sparsemax sorts and thresholds, which fp16 would blur.
     """
 
@@ -186,14 +189,20 @@ class AVCENet(nn.Module):
         super().__init__()
         self.core, self.view_head, self.embed = core, view_head, embed
 
-    def forward(self, images: torch.Tensor, step: str) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, images: torch.Tensor, step: str, upper_zero: bool = False
+    ) -> tuple[torch.Tensor, ...]:
         head = self.core.head
         z = head.body[:3](self.core.trunk(images))  # R below z: Dropout, F→32, ReLU
         views = (sparsemax(z.float()), F.softmax(z.float(), dim=-1))
         if step == "a":
             x = head.out(head.body[3:](z))  # R above z
             return (x, *(self.view_head(view) for view in views))
-        return tuple(self.embed(w) for w in (z, *views))
+        embeddings = tuple(self.embed(w) for w in (z, *views))
+        if not upper_zero:
+            return embeddings
+        upper = [*head.body[3:].parameters(), *head.out.parameters()]
+        return (*embeddings, 0.0 * sum(p.sum() for p in upper))
 
 
 class AVCE(Method):
@@ -304,12 +313,16 @@ class AVCE(Method):
     def step_b(self, images: torch.Tensor) -> dict[str, float]:
         """Step B: a fresh pass with the updated weights, L_B on E, R below z and V (D7).
 
-        R's layers above z and H get no gradient, so ``set_to_none`` leaves them unmoved.
+        R's layers above z and H get no gradient, so ``set_to_none`` leaves them unmoved
+        (``avce_step_b_upper="still"``). ``"code"`` gives R's upper layers an exact zero gradient
+        instead, so that their Adam takes the momentum-only step that the authors' code takes
+        (torch 1.7.1's ``zero_grad`` leaves zero tensors, not ``None``); H is still not stepped.
         """
+        upper_zero = self.option("avce_step_b_upper") == "code"
         with self.autocast():
-            v, v_a, v_n = self.net(images, step="b")
+            v, v_a, v_n, *zero = self.net(images, step="b", upper_zero=upper_zero)
         loss, logs = self.step_b_loss(v, v_a, v_n)
-        self.backward_and_step(loss, ("trunk", "head", "embedding"))
+        self.backward_and_step(loss + sum(zero), ("trunk", "head", "embedding"))
         return logs
 
     def training_step(

@@ -43,6 +43,7 @@ CHOICES = {
     "elim_marginals": ("balanced", "code"),
     "elim_shift_mode": ("per_sample", "first_sample", "none"),
     "elim_bn_stats": ("all", "raw"),
+    "elim_step_b_forward": ("model", "code"),
 }
 # docs/methods/README.md §6, rule 5: authors_code=True switches every flag (wins over them)
 AUTHORS_CODE = {
@@ -52,6 +53,7 @@ AUTHORS_CODE = {
     "elim_sinkhorn_iters": 5,
     "elim_shift_mode": "first_sample",
     "elim_bn_stats": "all",
+    "elim_step_b_forward": "code",
 }
 CONVERGED_ITERS = 200  # §4.2: fewer iterations mean a fixed count (the code's 5), no stop test
 STOP_THR = 1e-6
@@ -365,8 +367,23 @@ class ELIM(Method):
             return logs
         # under DDP every rank must reach this step together; P×K batches always do (P >= 2)
         chosen = [groups[i] for i in self.draw(len(groups))]
-        with self.autocast():  # step B: a fresh forward pass
-            _, z = self.model(images)
+        z, outside_ddp = self.step_b_latents(images)
         elim = w * float(self.option("elim_weight")) * self.elim_loss(z.float(), targets, chosen)
-        self.backward_and_step(elim, tuple(self.optimizers), clip={"trunk": TRUNK_CLIP})  # §5.6
+        self.backward_and_step(  # §5.6: the trunk's gradient clipped
+            elim, tuple(self.optimizers), clip={"trunk": TRUNK_CLIP}, synchronise=outside_ddp
+        )
         return {**logs, "elim": elim.item(), "elim_w": w}
+
+    def step_b_latents(self, images: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """Step B's fresh latents z = f_φ(x) (§5.4, D10) and whether they bypassed DDP.
+
+        ``elim_step_b_forward="model"`` runs the whole model, so f_θ also sees the raw batch and
+        moves its BatchNorm running statistics (its output is unused: no gradient, no weight
+        changes); ``"code"`` runs trunk + latent head only, as the authors' step B does. Outside
+        the DDP wrapper the gradients are then averaged by hand (``synchronise``).
+        """
+        with self.autocast():
+            if self.option("elim_step_b_forward") == "code":
+                core = self.core
+                return core.head.body(core.trunk(images)), True
+            return self.model(images)[1], False
