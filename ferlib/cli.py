@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
@@ -153,9 +155,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from .data import load_from_config, make_loader
-    from .evaluation.metrics import zero_label_share
+    from .evaluation.metrics import metrics_json, zero_label_share
     from .evaluation.outputs import evaluate
-    from .training.checkpoint import load_model
+    from .training.checkpoint import EVALUATION_KEYS, load_model
     from .training.device import select_device, use_channels_last
 
     shifts = None
@@ -163,7 +165,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .evaluation.shifts import shift_names
 
         shifts = shift_names(args.shift)  # a typo fails before the data loads
-    model, config = load_model(args.checkpoint)
+    model, config = load_model(args.checkpoint, needs=EVALUATION_KEYS)  # bad keys: one line
     config = dict(config)
     if args.dataset:
         config["dataset"] = args.dataset
@@ -175,15 +177,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     layout = use_channels_last(device, config["amp"])  # as in training: the same numbers
     model = model.to(device, memory_format=torch.channels_last if layout else torch.preserve_format)
     if shifts:
-        return _print_robustness(args, shifts, model, data, config, device, layout)
-    metrics = evaluate(model, loader, device, channels_last=layout)
+        with _non_finite_scores_said():
+            return _print_robustness(args, shifts, model, data, config, device, layout)
+    with _non_finite_scores_said():
+        metrics = evaluate(model, loader, device, channels_last=layout)
     metrics.update(
         split=args.split,
         dataset=config["dataset"],
         zero_label_share=zero_label_share(loader.dataset.targets),
     )
     if args.json:
-        print(json.dumps(metrics, indent=1))
+        print(metrics_json(metrics))  # NaN as null: valid JSON
     else:
         z = metrics["zero_label_share"]
         print(f"{config['dataset']} [{args.split}], {metrics['n']} images")
@@ -194,6 +198,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 f"  (labels exactly 0: {z['z_' + dim]:.3f})"
             )
     return 0
+
+
+@contextmanager
+def _non_finite_scores_said() -> Iterator[None]:
+    """Inside the block, scores that come out NaN or inf (``NonFiniteMetricWarning``) are
+    collected; after it, one line on stderr per reason names them. Other warnings pass on."""
+    import warnings
+
+    from .evaluation.metrics import NonFiniteMetricWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NonFiniteMetricWarning)
+        yield
+    keys: dict[str, dict[str, None]] = {}  # reason -> its scores, in order, once each
+    for w in caught:
+        if isinstance(w.message, NonFiniteMetricWarning):
+            keys.setdefault(w.message.reason, {})[w.message.key] = None
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    for reason, names in keys.items():
+        scores = ", ".join(names)
+        print(f"ferlib evaluate: warning: {scores} not finite: {reason}", file=sys.stderr)
 
 
 def _print_robustness(args, shifts, model, data, config, device, layout) -> int:
@@ -220,51 +246,31 @@ def _print_robustness(args, shifts, model, data, config, device, layout) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import csv
+PREDICT_LIMITS: dict[str, tuple[float, float]] = {
+    "fps": (0.0, 1000.0),  # 0: every frame
+    "margin": (-0.25, 2.0),  # the crop side is (1 + 2·margin) × the measured crop frame
+    "min_face": (0, 100_000),  # pixels
+    "smooth": (0.0, 3600.0),  # seconds, 0: none
+}
+"""``ferlib predict``'s numeric options and their ranges, checked before any work."""
 
+
+def _cmd_predict(args: argparse.Namespace) -> int:
     from .inference import predict as P
     from .inference.shipped import default_checkpoint
+    from .inference.writer import OutputNames
     from .paths import display_path
 
+    settings = _predict_settings(args)  # every number checked before any work
     checkpoint = args.checkpoint or default_checkpoint()
-    settings = P.Settings(
-        detect=not args.no_detect,
-        detector=args.detector,
-        margin=args.margin,
-        min_face=args.min_face,
-        fps=args.fps or None,
-    )
-    annotate_dir = _output_dir(args.annotate, "--annotate folder") if args.annotate else None
-    out_dir = _output_dir(args.out, "--out folder") if args.out else None
-    on_picture = _annotator(annotate_dir) if annotate_dir else None
+    names = OutputNames(args.paths)
+    annotate_dir = _output_dir(args.annotate, "--annotate folder", args.paths)
+    out_dir = _output_dir(args.out, "--out folder", args.paths)
+    on_picture = _annotator(annotate_dir, names) if annotate_dir else None
     predictor = P.FacePredictor(checkpoint, settings)  # a bad checkpoint fails here, in one line
     which = "the shipped model" if args.checkpoint is None else "checkpoint"
     print(f"ferlib predict: {which} {display_path(checkpoint)}", file=sys.stderr)
-    result = P.Prediction()
-    progress = not args.no_progress and sys.stderr.isatty()
-    for rows, status in P.iter_predictions(predictor, args.paths, on_picture, progress):
-        result.rows.extend(rows)
-        result.inputs.append(status)
-        if status.status != "ok":
-            print(
-                f"ferlib predict: {status.source}: {status.status}"
-                + (f" ({status.reason})" if status.reason else ""),
-                file=sys.stderr,
-            )
-    if out_dir is not None:
-        _write_rows(out_dir / "predictions.csv", result.rows)
-        (out_dir / "predictions.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
-        _write_rows(out_dir / "inputs.csv", [vars(s) for s in result.inputs])
-        for status in result.inputs:
-            if status.kind == "video" and status.faces:
-                _save_trace(result.rows, status.source, out_dir, args.smooth)
-    elif args.format == "json":
-        print(json.dumps(result.to_json(), indent=1))
-    else:
-        writer = csv.DictWriter(sys.stdout, fieldnames=P.ROW_FIELDS)
-        writer.writeheader()
-        writer.writerows(result.rows)
+    result = _predict_and_write(args, predictor, on_picture, out_dir, names)
     print(
         f"ferlib predict: {result.summary()}" + (f" -> {display_path(out_dir)}" if out_dir else ""),
         file=sys.stderr,
@@ -277,45 +283,126 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _output_dir(path: str, what: str) -> Path:
-    """``path`` checked (``paths.check_writable_dir``) and created."""
+def _limits(name: str) -> str:
+    low, high = PREDICT_LIMITS[name]
+    return f"{low:g} to {high:g}"
+
+
+def _predict_settings(args: argparse.Namespace):
+    """``predict.Settings`` from the options; ``ValueError`` naming the first number that is
+    not finite or out of its range (``PREDICT_LIMITS``)."""
+    import math
+
+    from .inference.predict import Settings
+
+    for name, (low, high) in PREDICT_LIMITS.items():
+        value = getattr(args, name)
+        if not (math.isfinite(value) and low <= value <= high):
+            option = "--" + name.replace("_", "-")
+            raise ValueError(f"{option} must be a number from {_limits(name)}, got {value}")
+    return Settings(
+        detect=not args.no_detect,
+        detector=args.detector,
+        margin=args.margin,
+        min_face=args.min_face,
+        fps=args.fps or None,
+    )
+
+
+def _predict_and_write(args, predictor, on_picture, out_dir: Path | None, names):
+    """Every input's rows and status; rows written as each input finishes (``--out``: the
+    ``.part`` CSV, else CSV on stdout), the final files at the end (``inference.writer``)."""
+    from .inference import predict as P
+    from .inference.writer import CsvStream, PredictionWriter
+
+    result = P.Prediction()
+    sink = PredictionWriter(out_dir) if out_dir else None
+    stream = CsvStream(sys.stdout) if out_dir is None and args.format == "csv" else None
+    progress = not args.no_progress and sys.stderr.isatty()
+    try:
+        for rows, status in P.iter_predictions(predictor, args.paths, on_picture, progress):
+            for target in (sink, stream):
+                if target is not None:
+                    target.add(rows)
+            result.rows.extend(rows)
+            result.inputs.append(status)
+            if status.status != "ok":
+                reason = f" ({status.reason})" if status.reason else ""
+                print(f"ferlib predict: {status.source}: {status.status}{reason}", file=sys.stderr)
+        if sink is not None:
+            _save_traces(result, out_dir, names, args.smooth)
+            sink.finish(result)
+    except BaseException as err:
+        if sink is not None:
+            _say_what_is_kept(err, sink)
+        raise
+    if out_dir is None and args.format == "json":
+        print(json.dumps(result.to_json(), indent=1))
+    return result
+
+
+def _say_what_is_kept(err: BaseException, sink) -> None:
+    """After a run stopped: the ``.part`` file with the finished inputs' rows named in the
+    error's one line (an ``OSError``: a full disk, say), or on a line of its own."""
+    from .paths import display_path
+
+    finished, part = sink.finished, sink.abandon()
+    if part is None:
+        return
+    kept = f"the rows of the {finished} finished inputs are kept in {display_path(part)}"
+    if isinstance(err, OSError):
+        raise OSError(f"{err}; {kept}") from err
+    print(f"ferlib predict: {kept}", file=sys.stderr)
+
+
+def _output_dir(path: str | None, what: str, inputs: list[str]) -> Path | None:
+    """``path`` checked (``paths.check_writable_dir``, and not one of the ``inputs`` folders,
+    whose walk would read its pictures back), created, and marked with
+    ``predict.OUTPUT_MARKER`` so that walking inputs leaves it out, in later runs too."""
+    from .atomic import naming_a_full_disk
+    from .inference.predict import OUTPUT_MARKER
     from .paths import check_writable_dir
 
+    if path is None:
+        return None
     folder = check_writable_dir(path, what)
-    folder.mkdir(parents=True, exist_ok=True)
+    for raw in inputs:
+        if os.path.isdir(raw) and folder.resolve() == Path(raw).resolve():
+            raise ValueError(
+                f"{what} {path} is the input folder {raw}: its pictures would be read as "
+                "inputs in the next run (give another folder, or a subfolder)"
+            )
+    with naming_a_full_disk(folder / OUTPUT_MARKER):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / OUTPUT_MARKER).touch()
     return folder
 
 
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    import csv
-
-    from .inference.predict import ROW_FIELDS
-
-    fields = list(rows[0]) if rows else list(ROW_FIELDS)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _annotator(folder: Path):
-    """A callback that saves each picture with its boxes and V/A drawn on it."""
-
+def _annotator(folder: Path, names):
+    """A callback that saves each picture with its boxes and V/A drawn on it, whole or not at
+    all, named by ``names`` (``writer.OutputNames``)."""
+    from .atomic import staged_files
     from .figures.faces import annotate
 
-    names: dict[str, int] = {}
-
     def save(source: str, frame, image, rows) -> None:
-        index = names.setdefault(source, len(names))
-        stem = f"{index:03d}_{Path(source).stem}"
-        name = f"{stem}.jpg" if frame is None else f"{stem}_frame{frame:06d}.jpg"
-        annotate(image, rows).save(folder / name, quality=90)
+        with staged_files() as stage:
+            target = stage.path(folder / names.annotation(source, frame))
+            annotate(image, rows).save(target, quality=90)
 
     return save
 
 
-def _save_trace(rows: list[dict], source: str, folder: Path, seconds: float) -> None:
+def _save_traces(result, folder: Path, names, seconds: float) -> None:
+    """The trace of each video with a predicted face, named by ``names.trace``."""
+    for status in result.inputs:
+        if status.kind == "video" and status.faces:
+            target = folder / names.trace(status.source)
+            _save_trace(result.rows, status.source, target, seconds)
 
+
+def _save_trace(rows: list[dict], source: str, target: Path, seconds: float) -> None:
+    """The valence/arousal trace of the video ``source`` saved as ``target`` (whole or not)."""
+    from .atomic import staged_files
     from .figures.faces import va_trace_figure
     from .inference.predict import main_face_trace, smooth
 
@@ -324,7 +411,8 @@ def _save_trace(rows: list[dict], source: str, folder: Path, seconds: float) -> 
     fig = va_trace_figure(
         trace["time"], trace, smoothed if seconds > 0 else None, title=Path(source).name
     )
-    fig.savefig(folder / f"{Path(source).stem}_va_trace.png", dpi=120)
+    with staged_files() as stage:
+        fig.savefig(stage.path(target), dpi=120)
 
 
 def _cmd_bench_faces(args: argparse.Namespace) -> int:
@@ -686,21 +774,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--detector", choices=tuple(DETECTORS), default=DEFAULT_DETECTOR)
     p.add_argument(
-        "--margin", type=float, default=DEFAULT_MARGIN, help="crop margin per side, x box width"
+        "--margin",
+        type=float,
+        default=DEFAULT_MARGIN,
+        help=f"crop margin per side, x crop frame ({_limits('margin')})",
     )
     p.add_argument(
-        "--min-face", type=int, default=DEFAULT_MIN_FACE, help="smaller faces: 'too small'"
+        "--min-face",
+        type=int,
+        default=DEFAULT_MIN_FACE,
+        help=f"smaller faces (px): 'too small' ({_limits('min_face')})",
     )
     p.add_argument(
-        "--fps", type=float, default=2.0, help="video frames sampled per second (0: every frame)"
+        "--fps",
+        type=float,
+        default=2.0,
+        help=f"video frames sampled per second, 0: every frame ({_limits('fps')})",
     )
     p.add_argument(
-        "--smooth", type=float, default=1.0, help="trace smoothing window in s (0: none)"
+        "--smooth",
+        type=float,
+        default=1.0,
+        help=f"trace smoothing window in s, 0: none ({_limits('smooth')})",
     )
     p.add_argument(
         "--out", default=None, help="folder for predictions.csv/.json, inputs.csv, video traces"
     )
-    p.add_argument("--annotate", default=None, help="folder for pictures with boxes and V/A")
+    p.add_argument(
+        "--annotate",
+        default=None,
+        help="folder for pictures with boxes and V/A (output folders are never read as inputs)",
+    )
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="stdout format")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_predict)
@@ -799,8 +903,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `ferlib … | head`: the reader left; say nothing more
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (flushed at exit, never read)
         return 0
-    except KeyboardInterrupt:
-        print(f"ferlib {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:  # a course run's says where it stopped and what it kept
+        where = " ".join(str(err).split())
+        print(f"ferlib {args.command}: interrupted {where}".rstrip(), file=sys.stderr)
         return 130
     except (ValueError, OSError, RuntimeError) as err:  # OSError: FileNotFound, permissions…
         message = " ".join(str(err).split()) or type(err).__name__

@@ -12,6 +12,7 @@ registry defaults < the profile's top-level keys < that method's section < expli
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,9 @@ POSITIVE = Bounds(0, low_open=True)
 """Strictly above zero (a learning rate, a temperature)."""
 PROBABILITY = Bounds(0, 1, high_open=True)
 """[0, 1): dropout, Adam betas, momentum."""
+SEED = Bounds(0, 2**32, high_open=True)
+"""[0, 2**32): the seeds every RNG of a run takes as they are (NumPy's global seed is 32-bit;
+a larger one would be folded onto a smaller one's streams, or overflow torch's)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Parameter:
     help: str
     group: str = "training"
     bounds: Bounds | None = None  # every numeric parameter has one (tests/test_params.py)
+    late: bool = False  # added after runs existed: left out of a run's name at its default
 
     @property
     def run(self) -> bool:
@@ -92,7 +97,7 @@ PARAMETERS: dict[str, Parameter] = {
         64, int, "network input size in px (64–224)", group="data", bounds=Bounds(8, 1024)
     ),
     "seed": Parameter(
-        0, int, "training seed (initial weights, batches, augmentation)", bounds=at_least(0)
+        0, int, "training seed (initial weights, batches, augmentation)", bounds=SEED
     ),
     "data_seed": Parameter(
         0,
@@ -157,42 +162,49 @@ PARAMETERS: dict[str, Parameter] = {
         (int, float),
         "augmentation: probability of greyscale per image (0: off)",
         bounds=Bounds(0, 1),
+        late=True,
     ),
     "aug_jitter": Parameter(
         0.0,
         (int, float),
         "augmentation: brightness, contrast, saturation ×U(1-s, 1+s) per image (0: off)",
         bounds=Bounds(0, 1),
+        late=True,
     ),
     "aug_blur_p": Parameter(
         0.0,
         (int, float),
         "augmentation: probability of a blur, sigma 1-3 % of the side",
         bounds=Bounds(0, 1),
+        late=True,
     ),
     "aug_jpeg_p": Parameter(
         0.0,
         (int, float),
         "augmentation: probability of JPEG at quality 10-50",
         bounds=Bounds(0, 1),
+        late=True,
     ),
     "aug_downscale_p": Parameter(
         0.0,
         (int, float),
         "augmentation: probability of a downscale to 1/4-1/2 and back",
         bounds=Bounds(0, 1),
+        late=True,
     ),
     "aug_rotate": Parameter(
         0.0,
         (int, float),
         "augmentation: rotation by ±U(0, this many degrees) (0: off)",
         bounds=Bounds(0, 180),
+        late=True,
     ),
     "aug_occlusion_p": Parameter(
         0.0,
         (int, float),
         "augmentation: probability of a black square of 20-40 % of the side",
         bounds=Bounds(0, 1),
+        late=True,
     ),
     # --- CAF (ferlib/methods/caf.py; docs/methods/caf.md) ---
     "caf_grouping": Parameter(
@@ -317,6 +329,13 @@ PARAMETERS: dict[str, Parameter] = {
     "avce_view_momentum": Parameter(
         0.9, (int, float), "AVCE SGD momentum of H and V", group="method", bounds=PROBABILITY
     ),
+    "avce_step_b_upper": Parameter(
+        "still",
+        str,
+        "AVCE step B, R's layers above q: still | code (Adam's momentum-only step, as torch 1.7.1)",
+        group="method",
+        late=True,
+    ),
     # --- ELIM (ferlib/methods/elim.py; docs/methods/elim.md) ---
     "elim_p": Parameter(
         8,
@@ -390,6 +409,13 @@ PARAMETERS: dict[str, Parameter] = {
         "ELIM: VA head BatchNorm running statistics from all passes (code) | raw latents only",
         group="method",
     ),
+    "elim_step_b_forward": Parameter(
+        "model",
+        str,
+        "ELIM step B's batch pass: model (trunk + both heads) | code (trunk + latent head)",
+        group="method",
+        late=True,
+    ),
     "elim_authors_code": Parameter(
         False, bool, "ELIM: every elim flag at the authors' code value", group="method"
     ),
@@ -401,7 +427,7 @@ PARAMETERS: dict[str, Parameter] = {
         list,
         "training seeds the evaluation compares (missing ones are trained)",
         group="course",
-        bounds=at_least(0),
+        bounds=SEED,
     ),
     "method_recipes": Parameter(
         {},
@@ -429,6 +455,20 @@ def keys_in(group: str) -> tuple[str, ...]:
 
 DATA_KEYS = keys_in("data")
 """The parameters that decide which images a run saw and how they were split."""
+
+
+def identity_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the ``late`` keys that are at their default: what names a run.
+
+    Those keys (the ``aug_*`` augmentations, later method switches) were added after runs
+    existed; leaving them out while at their default keeps every earlier run's folder and resume
+    check valid.
+    """
+    return {
+        k: v
+        for k, v in config.items()
+        if not (k in PARAMETERS and PARAMETERS[k].late and v == PARAMETERS[k].default)
+    }
 
 
 def check_choice(name: str, choices: tuple[str, ...], what: str) -> None:
@@ -608,6 +648,27 @@ def with_recipe(
     return {**profile, **(recipes.get(method) or {})} if method else dict(profile)
 
 
+class _ValueLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, which reads YAML 1.1, plus YAML 1.2's floats without a dot."""
+
+
+_ValueLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text as parameter values are read everywhere (profiles, ``--set``, search spaces).
+
+    YAML 1.1 takes ``1e-3``, ``1E-3`` or ``-2e+1`` for strings (its floats need a dot and a signed
+    exponent), so ``lr: 1e-3`` would be refused as "should be a number"; here they are floats, as
+    in YAML 1.2 and Python. Everything else reads as ``yaml.safe_load`` reads it.
+    """
+    return yaml.load(text, Loader=_ValueLoader)  # a SafeLoader: no arbitrary objects
+
+
 def _yaml_problem(err: yaml.YAMLError) -> tuple[int | None, str]:
     """The line (0-based) where the faulty construct starts and the parser's one-line reason."""
     mark = getattr(err, "context_mark", None) or getattr(err, "problem_mark", None)
@@ -625,7 +686,7 @@ def _read_profile(profile: str | Path) -> tuple[Path, dict[str, Any]]:
         )
     text = path.read_text()
     try:
-        data = yaml.safe_load(text) or {}
+        data = load_yaml(text) or {}
     except yaml.YAMLError as err:
         line, problem = _yaml_problem(err)
         where = ""
@@ -658,7 +719,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
             raise ParameterError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
         try:
-            out[key.strip()] = yaml.safe_load(raw)
+            out[key.strip()] = load_yaml(raw)
         except yaml.YAMLError as err:
             raise ParameterError(
                 f"--set {key.strip()}: {raw!r} is not valid YAML ({_yaml_problem(err)[1]})"

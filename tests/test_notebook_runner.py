@@ -11,7 +11,8 @@ from ferlib.cli import main
 from ferlib.params import ParameterError
 
 
-def _notebook(path, body):
+def write_notebook(path, body):
+    """A two-cell notebook: a `parameters` cell (seed = 0), then `body`."""
     nb = nbformat.v4.new_notebook(
         cells=[
             nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
@@ -30,9 +31,9 @@ def _notebook(path, body):
 def course(tmp_path, monkeypatch):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    _notebook(folder / "00_first.ipynb", "print('seed is', seed)")
-    _notebook(folder / "01_broken.ipynb", "raise RuntimeError('boom')")
-    _notebook(folder / "02_last.ipynb", "print('last', seed * 2)")
+    write_notebook(folder / "00_first.ipynb", "print('seed is', seed)")
+    write_notebook(folder / "01_broken.ipynb", "raise RuntimeError('boom')")
+    write_notebook(folder / "02_last.ipynb", "print('last', seed * 2)")
     monkeypatch.setattr(runner, "notebook_dir", lambda: folder)
     profile = tmp_path / "p.yaml"
     profile.write_text(yaml.safe_dump({"seed": 5}))

@@ -150,9 +150,9 @@ def test_cli_writes_tables_annotations_and_traces(inputs, tmp_path, capsys):
     rows = json.loads((out / "predictions.json").read_text())["rows"]
     assert (out / "predictions.csv").read_text().splitlines()[0] == ",".join(P.ROW_FIELDS)
     assert len((out / "predictions.csv").read_text().splitlines()) == len(rows) + 1
-    assert (out / "inputs.csv").is_file() and (out / "clip_va_trace.png").is_file()
-    assert len(list(ann.glob("*clip_frame*.jpg"))) == 4
-    assert any(p.name.endswith("two_faces.jpg") for p in ann.iterdir())
+    assert (out / "inputs.csv").is_file() and (out / "clip.mp4_va_trace.png").is_file()
+    assert len(list(ann.glob("clip.mp4_frame*.jpg"))) == 4
+    assert (ann / "two_faces.jpg.jpg").is_file()
 
 
 def test_cli_exits_non_zero_only_when_nothing_could_be_processed(inputs, capsys):

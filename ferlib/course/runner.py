@@ -3,7 +3,9 @@
 Executed copies go to ``outputs/<profile>/`` with every figure as a PNG under ``figures/``;
 ``summary.json`` and ``summary.md`` (each notebook's status and time, and the results table) close
 the run. The run talks: a line as each notebook starts and ends, the running total and the time
-left, estimated from the last run's per-notebook times on this profile (``timings.json``).
+left, estimated from the last run's per-notebook times on this profile (``timings.json``). A
+notebook's copy replaces the earlier one only once executed; Ctrl-C keeps the earlier one and
+leaves a summary that names the notebook it stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 import json
 import os
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_text, temporary_beside
 from ..params import (
     ParameterError,
     load_profile,
@@ -43,6 +46,19 @@ def notebook_dir() -> Path:
 def course_notebooks() -> list[Path]:
     """The numbered notebooks in course order (00 explore, 10–13 methods, 20 evaluate, 30 …)."""
     return sorted(notebook_dir().glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(only: list[str] | None = None) -> list[Path]:
+    """The course notebooks whose name starts with one of ``only`` (all without it); a prefix
+    that matches no notebook is an error naming it and listing the notebooks."""
+    everything = course_notebooks()
+    unmatched = [o for o in only or [] if not any(nb.stem.startswith(o) for nb in everything)]
+    if unmatched:
+        which = ", ".join(repr(o) for o in unmatched)
+        raise ParameterError(
+            f"--only {which} matches no notebook; have {', '.join(nb.stem for nb in everything)}"
+        )
+    return [nb for nb in everything if not only or any(nb.stem.startswith(o) for o in only)]
 
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
@@ -81,6 +97,24 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+_KERNELS: weakref.WeakSet = weakref.WeakSet()
+"""The kernel managers of this process (``stop_kernels``)."""
+
+
+def stop_kernels() -> None:
+    """Shut down every kernel this process started that still runs.
+
+    After Ctrl-C, nbclient shuts down the kernel of the notebook it was executing; but Ctrl-C
+    while a kernel starts lands before that clean-up is armed, and the orphan would print its own
+    complaint ("Parent appears to have exited") after the run's last line.
+    """
+    from jupyter_core.utils import run_sync
+
+    for manager in list(_KERNELS):
+        if manager.has_kernel:
+            run_sync(manager.shutdown_kernel)(now=True)
+
+
 @functools.cache
 def kernel_manager_class() -> type:
     """papermill's kernel manager, quiet on a normal run.
@@ -89,13 +123,18 @@ def kernel_manager_class() -> type:
     declares ``supported_encryption: curve``), so ipykernel has no "running over TCP without
     encryption" warning to print for every notebook; and a kernel that is being shut down after
     its notebook finished is not sent SIGINT first (jupyter_client's default), which it would
-    report as "KeyboardInterrupt caught in kernel".
+    report as "KeyboardInterrupt caught in kernel". Each manager is remembered (weakly) for
+    ``stop_kernels``.
     """
     import zmq
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
     class QuietKernelManager(AsyncKernelManager):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            _KERNELS.add(self)
+
         @default("transport_encryption")
         def _transport_encryption_default(self) -> str:
             return "auto" if zmq.has("curve") else "disabled"
@@ -124,7 +163,7 @@ def load_timings(out_dir: Path) -> dict[str, float]:
 @dataclass
 class NotebookResult:
     notebook: str  # the course notebook
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | skipped | interrupted (Ctrl-C) | not run (after an interruption)
     seconds: float
     output: str  # the executed copy
     error: str = ""  # the error, or why the step was skipped
@@ -284,7 +323,10 @@ def run_notebooks(
     ``methods`` (default: all), then write ``summary.json`` and ``summary.md`` in ``out_dir``.
 
     ``log`` receives the progress lines (``print(…, end=…)``-like; default: flushed to stdout);
-    ``cell_progress`` shows papermill's per-cell progress bar inside each notebook.
+    ``cell_progress`` shows papermill's per-cell progress bar inside each notebook. Each notebook
+    replaces its output only once done (``execute_step``). Ctrl-C stops the kernel, keeps the
+    earlier output of the notebook it cut, writes a summary that says so and raises
+    ``CourseInterrupted``.
     """
 
     def say(text: str, end: str = "\n") -> None:
@@ -292,8 +334,6 @@ def run_notebooks(
             log(text, end=end)
         else:
             print(text, end=end, flush=True)
-
-    import papermill
 
     from ..methods import METHODS
 
@@ -305,13 +345,8 @@ def run_notebooks(
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ParameterError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-    everything = course_notebooks()
-    check_profile_against_course(params, everything, f"params profile {profile!r}")
-    chosen = [nb for nb in everything if not only or any(nb.stem.startswith(o) for o in only)]
-    if not chosen:
-        raise ParameterError(
-            f"no notebook matches {only}; have {', '.join(nb.stem for nb in everything)}"
-        )
+    check_profile_against_course(params, course_notebooks(), f"params profile {profile!r}")
+    chosen = select_notebooks(only)
     check_profile_against_course(overrides or {}, chosen, "--set")
     config = resolve_config(None, {**params, **(overrides or {})})
     # which methods this run trains or compares: only those need checking against the data
@@ -329,66 +364,63 @@ def run_notebooks(
         f"{display_path(out_dir)}"
         + (f" (about {minutes(estimate)}, from the last run)" if estimate is not None else "")
     )
-    results = []
+    results: list[NotebookResult] = []
     width = len(str(len(steps)))
-    for i, step in enumerate(steps, 1):
-        target = out_dir / step.output
-        head = f"[{i:>{width}}/{len(steps)}] {Path(step.output).stem}"
-        if step.skip:
-            say(f"{head} skipped: {step.skip}")
-            results.append(
-                NotebookResult(
-                    step.notebook.name,
-                    "skipped",
-                    0.0,
-                    str(target),
-                    step.skip,
-                    {**step.recipe, **step.parameters},
+    start = time.perf_counter()
+    try:
+        for i, step in enumerate(steps, 1):
+            target = out_dir / step.output
+            head = f"[{i:>{width}}/{len(steps)}] {Path(step.output).stem}"
+            if step.skip:
+                say(f"{head} skipped: {step.skip}")
+                results.append(
+                    NotebookResult(
+                        step.notebook.name,
+                        "skipped",
+                        0.0,
+                        str(target),
+                        step.skip,
+                        {**step.recipe, **step.parameters},
+                    )
                 )
-            )
-            continue
-        say(f"{head} …", end="\n" if cell_progress else "")
-        inject = step_parameters(step, params, overrides)
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(step.notebook),
-                str(target),
-                parameters=inject,
-                kernel_name=kernel,
-                cwd=str(step.notebook.parent),
-                progress_bar=cell_progress,
-                report_mode=False,
-                kernel_manager_class=kernel_manager_class(),
-            )
-            status, error = "ok", ""
-        except Exception as err:  # one failing notebook must not stop the others
-            status, error = "failed", failure_line(err)
-        seconds = time.perf_counter() - start
-        figures = save_figures(target, out_dir / "figures" / Path(step.output).stem)
-        results.append(
-            NotebookResult(
+                continue
+            say(f"{head} …", end="\n" if cell_progress else "")
+            inject = step_parameters(step, params, overrides)
+            start = time.perf_counter()
+            status, error, written = execute_step(step, target, inject, kernel, cell_progress)
+            seconds = time.perf_counter() - start
+            result = NotebookResult(
                 step.notebook.name,
                 status,
                 seconds,
                 str(target),
                 error,
                 {**step.recipe, **step.parameters},
-                figures,
             )
-        )
-        if status == "ok":
-            timings[step.output] = seconds
-            atomic_write_text(json.dumps(timings, indent=1, sort_keys=True), out_dir / TIMINGS)
-        if status == "ok":
-            outcome = f"ok {seconds:.0f} s"
-        else:
-            outcome = f"FAILED after {seconds:.0f} s: {error.splitlines()[0][:160]}"
-        clock = f"total {minutes(time.perf_counter() - started)}"
-        left = time_left(steps, i, timings)
-        if left is not None and i < len(steps):
-            clock += f", about {minutes(left)} left"
-        say(f"{head} {outcome}  ({clock})" if cell_progress else f" {outcome}  ({clock})")
+            results.append(result)  # done: a Ctrl-C from here on stops the next one
+            if written:
+                result.figures = save_figures(target, out_dir / "figures" / Path(step.output).stem)
+            if status == "ok":
+                timings[step.output] = seconds
+                atomic_write_text(json.dumps(timings, indent=1, sort_keys=True), out_dir / TIMINGS)
+                outcome = f"ok {seconds:.0f} s"
+            else:
+                outcome = f"FAILED after {seconds:.0f} s: {error.splitlines()[0][:160]}"
+            clock = f"total {minutes(time.perf_counter() - started)}"
+            left = time_left(steps, i, timings)
+            if left is not None and i < len(steps):
+                clock += f", about {minutes(left)} left"
+            say(f"{head} {outcome}  ({clock})" if cell_progress else f" {outcome}  ({clock})")
+    except KeyboardInterrupt:
+        stop_kernels()
+        cut = interrupted_results(steps[len(results) :], out_dir, time.perf_counter() - start)
+        where = f"during {Path(cut[0].output).name} ({cut[0].error})" if cut else "at the end"
+        say(" interrupted" if cut and not cell_progress else f"interrupted {where}")
+        total = time.perf_counter() - started
+        write_summary(out_dir, str(profile), config, methods, results + cut, total)
+        raise CourseInterrupted(
+            f"{where}; {display_path(out_dir / 'summary.md')} lists what ran"
+        ) from None
     total = time.perf_counter() - started
     write_summary(out_dir, str(profile), config, methods, results, total)
     counts = {k: sum(r.status == k for r in results) for k in ("ok", "skipped", "failed")}
@@ -397,6 +429,78 @@ def run_notebooks(
         f"{counts['failed']} failed -> {display_path(out_dir / 'summary.md')}"
     )
     return results
+
+
+class CourseInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a course run, raised once its summary says so; the message says where."""
+
+
+def execute_step(
+    step: Step, target: Path, parameters: dict[str, Any], kernel: str, cell_progress: bool
+) -> tuple[str, str, bool]:
+    """Execute one notebook into a temporary file beside ``target``: its status (ok or failed),
+    the error, and whether ``target`` was written.
+
+    The executed copy replaces ``target`` once papermill is done with it: the notebook ran to its
+    end, or stopped at a failing cell, which it shows. Ctrl-C removes it and leaves ``target`` as
+    an earlier run left it, and so does a failure before papermill wrote anything.
+    """
+    import papermill
+
+    tmp = temporary_beside(target, prefix=f".{Path(step.output).stem}.")
+    try:
+        papermill.execute_notebook(
+            str(step.notebook),
+            str(tmp),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(step.notebook.parent),
+            progress_bar=cell_progress,
+            report_mode=False,
+            kernel_manager_class=kernel_manager_class(),
+        )
+        status, error = "ok", ""
+    except Exception as err:  # one failing notebook must not stop the others
+        status, error = "failed", failure_line(err)
+    except BaseException:  # Ctrl-C: the partial copy goes, the earlier output stays
+        tmp.unlink(missing_ok=True)
+        raise
+    if tmp.stat().st_size == 0:
+        tmp.unlink()
+        return status, error, False
+    record_output_path(tmp, target)
+    os.replace(tmp, target)
+    return status, error, True
+
+
+def record_output_path(executed: Path, target: Path) -> None:
+    """Make papermill's record of where it wrote ``executed`` name ``target``, its final name."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    if "papermill" in nb.metadata:
+        nb.metadata.papermill["output_path"] = str(target)
+        nbformat.write(nb, executed)
+
+
+def interrupted_results(
+    remaining: list[Step], out_dir: Path, seconds: float
+) -> list[NotebookResult]:
+    """The steps a Ctrl-C cut off: the one it stopped, whose earlier output (if any) is kept, and
+    those after it, not run."""
+    cut = []
+    for k, step in enumerate(remaining):
+        target = out_dir / step.output
+        if k == 0:
+            kept = "its earlier output is kept" if target.is_file() else "no output written"
+            status, note = "interrupted", f"Ctrl-C; {kept}"
+        else:
+            status, note, seconds = "not run", "the run was interrupted before it", 0.0
+        parameters = {**step.recipe, **step.parameters}
+        cut.append(
+            NotebookResult(step.notebook.name, status, seconds, str(target), note, parameters)
+        )
+    return cut
 
 
 def write_summary(
@@ -424,11 +528,13 @@ def write_summary(
             pass
     frames = [collect_runs(run) for run in runs]
     summary = summarize_runs(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
+    stopped = next((r for r in results if r.status == "interrupted"), None)
     blob = {
         "profile": profile,
         "dataset": config["dataset"],
         "methods": methods,
         "total_seconds": total_seconds,
+        "interrupted": stopped.output if stopped else None,
         "notebooks": [asdict(r) for r in results],
         "results": json.loads(summary.to_json(orient="records")) if len(summary) else [],
     }
@@ -439,6 +545,14 @@ def write_summary(
         f"Methods: {', '.join(methods)}. Total wall time {total_seconds:.0f} s "
         f"({total_seconds / 60:.1f} min).",
         "",
+    ]
+    if stopped:
+        lines += [
+            f"**Interrupted** during `{Path(stopped.output).name}` ({stopped.error}); the "
+            "notebooks after it did not run.",
+            "",
+        ]
+    lines += [
         "| notebook | output | status | seconds | note |",
         "|:---|:---|:---|---:|:---|",
     ]
@@ -521,9 +635,7 @@ def refresh_committed(
     """
     import papermill
 
-    chosen = [
-        nb for nb in course_notebooks() if not only or any(nb.stem.startswith(o) for o in only)
-    ]
+    chosen = select_notebooks(only)
     parameters = {nb: committed_parameters(nb) for nb in chosen}  # a missing dataset fails first
     here = Path.cwd()
     os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata

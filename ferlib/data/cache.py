@@ -22,7 +22,9 @@ from ..paths import data_home
 from .images import CorruptImageError, fit_square, read_rgb
 from .records import FERData
 
-STORE_VERSION = 1
+# 2: ``read_rgb`` applies the EXIF orientation. A version-1 store may hold sideways phone
+# photos, so it is never reused; a store of PNGs without EXIF rebuilds byte-identical.
+STORE_VERSION = 2
 
 
 def store_size(image_size: int) -> int:

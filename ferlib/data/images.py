@@ -38,12 +38,18 @@ def to_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
 
 
 def read_rgb(path: str | Path) -> tuple[Image.Image, bool]:
-    """Fully decode ``path`` as RGB; raises ``CorruptImageError`` naming the file and the reason."""
+    """Fully decode ``path`` as RGB, upright; raises ``CorruptImageError`` naming the file and the
+    reason.
+
+    The EXIF orientation (tag 274) is applied with ``ImageOps.exif_transpose``: a phone stores a
+    portrait photo as landscape pixels plus "turn me" (orientation 6 or 8), so reading the pixels
+    alone gives a sideways face. Files without EXIF (DiffusionFER's PNGs) come out unchanged.
+    """
     try:
         with Image.open(path) as img:
             img.load()
-            rgb, converted = to_rgb(img)
-            return rgb.copy() if rgb is img else rgb, converted
+            upright = ImageOps.exif_transpose(img)  # always a copy, detached from the file
+            return to_rgb(upright)
     except Image.DecompressionBombError as err:
         # Pillow refuses images far above MAX_IMAGE_PIXELS (a zip-bomb guard): one bad input,
         # reported like any undecodable file, never a crash of the whole batch

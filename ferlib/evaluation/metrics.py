@@ -20,6 +20,7 @@ Implementation choices:
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from typing import Any
@@ -29,6 +30,8 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 METRIC_KEYS = ("rmse_v", "rmse_a", "pcc_v", "pcc_a", "ccc_v", "ccc_a", "sagr_v", "sagr_a")
+SCORE_KEYS = (*METRIC_KEYS, "ccc_mean", "sagr_nonzero_v", "sagr_nonzero_a")
+"""Every score ``va_metrics`` returns (the keys that may be NaN)."""
 COMPAT_CHOICES = ("project", "authors")
 DIMS = ("v", "a")
 
@@ -37,6 +40,15 @@ _NAN_REASONS = {
     "ccc": "predictions and labels are constant and equal, so the denominator is 0",
     "sagr_nonzero": "no label is non-zero",
 }
+
+
+class NonFiniteMetricWarning(RuntimeWarning):
+    """A score that came out NaN or inf: ``key`` names it, ``reason`` says why."""
+
+    def __init__(self, key: str, value: float, reason: str) -> None:
+        shown = "NaN" if math.isnan(value) else str(value)
+        super().__init__(f"{key} is {shown}: {reason} (reported as {shown})")
+        self.key, self.reason = key, reason
 
 
 def _check_compat(compat: str) -> None:
@@ -75,6 +87,12 @@ def moments(p: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"mu_p": mu_p, "mu_y": mu_y, "var_p": var_p, "var_y": var_y, "cov": cov, "rho": rho}
 
 
+def _undefined(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per dimension ``(..., 2)``: a NaN prediction or label along the sample axis, so that a
+    share of sign agreements (SAGR) is unknown, not a miss."""
+    return (p.isnan() | y.isnan()).any(-2)
+
+
 def va_scores(p: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """The project metrics of stacked ``(..., N, 2)`` predictions and labels, scored along N.
 
@@ -84,11 +102,13 @@ def va_scores(p: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """
     m = moments(p, y)
     d = p - y
+    agree = (torch.sign(p) == torch.sign(y)).double()  # sgn(-0.0) == sgn(0.0)
     values = {
         "rmse": ((d * d).sum(-2) / p.shape[-2]).sqrt(),
         "pcc": m["rho"].clamp(-1.0, 1.0),  # rounding only; NaN stays NaN (as numpy.corrcoef)
         "ccc": 2 * m["cov"] / (m["var_p"] + m["var_y"] + (m["mu_p"] - m["mu_y"]).pow(2)),
-        "sagr": (torch.sign(p) == torch.sign(y)).double().mean(-2),  # sgn(-0.0) == sgn(0.0)
+        # sgn(NaN) agrees with nothing: a NaN makes SAGR NaN (unknown), not a 0 (all missed)
+        "sagr": agree.mean(-2).masked_fill(_undefined(p, y), math.nan),
     }
     out = {f"{k}_{dim}": v[..., i] for k, v in values.items() for i, dim in enumerate(DIMS)}
     out["ccc_mean"] = (out["ccc_v"] + out["ccc_a"]) / 2
@@ -119,7 +139,8 @@ def va_metrics(
     non-zero labels only; never a replacement for SAGR). `clip=True` clips predictions to [-1, 1]
     first. `compat="authors"` reproduces the authors' evaluators for comparison with their logs:
     RMSE averaged over consecutive batches of `batch_size`, PCC and CCC with an N-1 covariance, and
-    SAGR hits only on non-zero labels. NaN values are returned as NaN with a warning.
+    SAGR hits only on non-zero labels. NaN (or inf) scores are returned as they are, each with a
+    ``NonFiniteMetricWarning`` saying why; NaN predictions make every score NaN, SAGR included.
 
     Taught in ``notebooks/10_baseline.ipynb`` §5.
     """
@@ -157,19 +178,59 @@ def va_metrics(
         ccc = 2 * m["cov"] * bessel / ccc_den
         sagr = (agree & nonzero).double().mean(0)
     sagr_nonzero = (agree & nonzero).double().sum(0) / nonzero.double().sum(0)
+    undefined = _undefined(p, y)  # a NaN makes the shares unknown, not misses
+    sagr = sagr.masked_fill(undefined, math.nan)
+    sagr_nonzero = sagr_nonzero.masked_fill(undefined, math.nan)
 
     values = {"rmse": rmse, "pcc": pcc, "ccc": ccc, "sagr": sagr, "sagr_nonzero": sagr_nonzero}
     out = {f"{m}_{d}": float(v[i]) for m, v in values.items() for i, d in enumerate(DIMS)}
-    finite = bool(torch.isfinite(p).all() and torch.isfinite(y).all())
+    bad_inputs = _non_finite_inputs(p, y)
     for key, value in out.items():
-        if math.isnan(value):
-            metric = key.rsplit("_", 1)[0]
-            reason = _NAN_REASONS.get(metric, "") if finite else "the inputs contain NaN or inf"
-            warnings.warn(f"{key} is NaN: {reason} (reported as NaN)", RuntimeWarning, stacklevel=2)
+        if not math.isfinite(value):
+            reason = bad_inputs or _NAN_REASONS.get(key.rsplit("_", 1)[0], "")
+            warnings.warn(NonFiniteMetricWarning(key, value, reason), stacklevel=2)
     result: dict[str, float] = {k: out[k] for k in METRIC_KEYS}
     result["ccc_mean"] = (out["ccc_v"] + out["ccc_a"]) / 2
     result["n"] = n
     return result | {k: out[k] for k in ("sagr_nonzero_v", "sagr_nonzero_a")}
+
+
+def _non_finite_inputs(p: torch.Tensor, y: torch.Tensor) -> str:
+    """``k of N predictions are NaN or inf`` (and the same for labels), or "" if all are finite."""
+    parts = []
+    for name, x in (("predictions", p), ("labels", y)):
+        bad = int((~torch.isfinite(x)).any(-1).sum())
+        if bad:
+            parts.append(f"{bad} of {len(x)} {name} are NaN or inf")
+    return "; ".join(parts)
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (in dicts, lists and tuples) replaced by None,
+    the ``null`` that JSON can hold; everything else unchanged."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def metrics_json(metrics: dict[str, Any]) -> str:
+    """The one JSON form of a metrics dict (``evaluate --json``, a run's ``metrics.json``): a
+    NaN or infinite score is written as ``null``, so the file is valid JSON (a bare ``NaN`` is
+    not, and strict readers refuse it)."""
+    return json.dumps(finite_or_none(metrics), indent=1, allow_nan=False)
+
+
+def read_metrics_json(text: str) -> dict[str, Any]:
+    """A ``metrics_json`` text back as a dict, a ``null`` score as NaN again (``SCORE_KEYS``)."""
+    metrics = json.loads(text)
+    for key in SCORE_KEYS:
+        if key in metrics and metrics[key] is None:
+            metrics[key] = math.nan
+    return metrics
 
 
 class VAMetrics(Metric):

@@ -9,17 +9,25 @@ The pipeline for one picture (a photo, or a frame sampled from a video):
 3. run the model once on all faces of the picture, and name the nearest emotion on the
    circumplex (``emotions.nearest_emotion``) as a convenience label.
 
+Pictures are read upright: photos by their EXIF orientation (``data.images.read_rgb``), video
+frames by their display matrix (``video.upright``), as a phone's gallery shows them.
+
 Every input gets a status, and one bad input never stops the others: ``ok``, ``no face``,
-``too small``, ``cut by border`` (every face found was), ``unreadable`` (an image that cannot
-be decoded), ``decode error`` (a video that fails, possibly part-way: its earlier frames
-stay), ``not an image or video`` and ``no such file``. Videos are streamed frame by frame, so
-memory does not grow with their length.
+``too small``, ``cut by border`` (every face found was), ``non-finite output`` (the model gave
+NaN or inf for every face: a broken checkpoint; such faces get no values), ``unreadable`` (an
+image that cannot be decoded), ``decode error`` (a video that fails, possibly part-way: its
+earlier frames stay), ``not an image or video``, ``no such file``, ``bad file name`` (not
+valid UTF-8, or longer than the file system allows: shown with ``\\xNN`` escapes, not read)
+and ``skipped`` (a folder holding ``ferlib predict``'s own outputs, marked by
+``OUTPUT_MARKER``: its annotated pictures are never read back as photos). Videos are streamed
+frame by frame, so memory does not grow with their length.
 
 Taught in ``notebooks/40_real_faces.ipynb`` §2.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -42,6 +50,12 @@ NOT_MEDIA = "not an image or video"
 UNREADABLE = "unreadable"
 DECODE_ERROR = "decode error"
 NO_FACE = "no face"
+NON_FINITE = "non-finite output"
+BAD_NAME = "bad file name"
+SKIPPED = "skipped"
+OUTPUT_MARKER = ".ferlib-predict-output"
+"""Empty file in each ``--out``/``--annotate`` folder: walking inputs leaves such folders out."""
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
 
 ROW_FIELDS = (
     "source",
@@ -66,7 +80,7 @@ class InputStatus:
     """What happened to one input file: its kind, status, the reason, and how much came out."""
 
     source: str
-    kind: str  # image | video | other
+    kind: str  # image | video | folder | other
     status: str
     reason: str = ""
     faces: int = 0  # faces predicted
@@ -108,22 +122,61 @@ class Prediction:
 
 def collect_inputs(paths: list[str | os.PathLike[str]]) -> list[tuple[Path, str]]:
     """Every input with its kind (``image``, ``video``, or ``other``/``missing``), folders walked
-    recursively in sorted order, hidden files left out."""
+    recursively in sorted order, hidden files left out; a folder marked with ``OUTPUT_MARKER``
+    is not walked (kind ``output``), a path the file system calls too long is kind ``bad name``.
+    """
     found: list[tuple[Path, str]] = []
-
-    def kind(path: Path) -> str:
-        return "image" if is_image_file(path) else "video" if is_video_file(path) else "other"
-
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            children = sorted(p for p in path.rglob("*") if p.is_file())
-            found.extend((p, kind(p)) for p in children if not p.name.startswith("."))
-        elif not path.exists():
-            found.append((path, "missing"))
-        else:
-            found.append((path, kind(path)))
+        try:
+            if path.is_dir():
+                found.extend(_walk(path))
+            elif not path.exists():
+                found.append((path, "missing"))
+            else:
+                found.append((path, _kind(path)))
+        except OSError as err:
+            if err.errno != errno.ENAMETOOLONG:
+                raise
+            found.append((path, "bad name"))
     return found
+
+
+def _kind(path: Path) -> str:
+    return "image" if is_image_file(path) else "video" if is_video_file(path) else "other"
+
+
+def _walk(root: Path) -> list[tuple[Path, str]]:
+    """The files under ``root`` (symbolic links to folders not followed, as ``Path.rglob``)."""
+    found: list[tuple[Path, str]] = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        outputs = {d for d in dirs if (here / d / OUTPUT_MARKER).is_file()}
+        found.extend((here / d, "output") for d in outputs)
+        dirs[:] = [d for d in dirs if d not in outputs]
+        for name in files:
+            child = here / name
+            if name.startswith(".") or not child.is_file():
+                continue
+            found.append((child, _kind(child)))
+    return sorted(found)
+
+
+def shown_name(path: str | os.PathLike[str]) -> str:
+    """``path`` as text that any file can hold: bytes that are not UTF-8 as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def name_problem(path: Path) -> str:
+    """Why ``path`` cannot be read and reported faithfully ("" when it can)."""
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    if longest > NAME_MAX:
+        return f"a name of {longest} bytes: the file system allows {NAME_MAX}"
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return r"not valid UTF-8, shown with \xNN escapes: rename it to predict it"
+    return ""
 
 
 # 2. One picture ---------------------------------------------------------------------------------
@@ -176,8 +229,8 @@ class FacePredictor:
         return self.model(normalize(crops))[0].double().numpy()
 
     def predict_picture(self, image: np.ndarray, source: str, frame=None, time=None) -> list[dict]:
-        """One row per face found (``too small``/``cut by border`` faces without VA), or one
-        ``no face`` row."""
+        """One row per face found (``too small``/``cut by border`` faces without VA, and
+        ``non-finite output`` where the model gave NaN or inf), or one ``no face`` row."""
         found = self.faces(image)
         base = {"source": source, "frame": frame, "time": time}
         if not found:
@@ -194,7 +247,10 @@ class FacePredictor:
             row.update(status=outcome, valence=None, arousal=None, emotion=None)
             if outcome == F.OK:
                 v, a = next(values)
-                row.update(valence=float(v), arousal=float(a), emotion=nearest_emotion(v, a))
+                if math.isfinite(v) and math.isfinite(a):
+                    row.update(valence=float(v), arousal=float(a), emotion=nearest_emotion(v, a))
+                else:  # NaN or inf is never a prediction: no values, and a status that says so
+                    row["status"] = NON_FINITE
             rows.append(row)
         return rows
 
@@ -205,9 +261,20 @@ OnPicture = Callable[[str, "int | None", np.ndarray, list[dict]], None]
 
 
 def picture_status(rows: list[dict]) -> str:
-    """``ok`` if any face was predicted, else the first face's outcome (or ``no face``)."""
+    """``ok`` if any face was predicted, else ``non-finite output`` if the model ran on a face
+    but gave NaN or inf, else the first face's outcome (or ``no face``)."""
     statuses = [r["status"] for r in rows]
-    return F.OK if F.OK in statuses else statuses[0] if statuses else NO_FACE
+    for status in (F.OK, NON_FINITE):
+        if status in statuses:
+            return status
+    return statuses[0] if statuses else NO_FACE
+
+
+def _non_finite_note(rows: list[dict]) -> str:
+    """How many of the faces the model ran on gave NaN or inf ("" when none did)."""
+    bad = sum(r["status"] == NON_FINITE for r in rows)
+    ran = bad + sum(r["status"] == F.OK for r in rows)
+    return f"{bad} of {ran} faces gave NaN or inf and have no values" if bad else ""
 
 
 def _image_rows(
@@ -223,7 +290,7 @@ def _image_rows(
         on_picture(str(path), None, image, rows)
     ok = sum(r["status"] == F.OK for r in rows)
     status = picture_status(rows)
-    reason = "" if status == F.OK else _reason(status, predictor.settings)
+    reason = _non_finite_note(rows) if status == F.OK else _reason(status, predictor.settings)
     return rows, InputStatus(str(path), "image", status, reason, faces=ok, frames=1)
 
 
@@ -254,6 +321,8 @@ def _video_rows(
         status.status = F.OK if framed else picture_status(rows) if rows else NO_FACE
         if status.status == F.OK:
             status.reason = f"a face in {len(framed)} of {status.frames} sampled frames"
+            note = _non_finite_note(rows)
+            status.reason += f"; {note}" if note else ""
         else:
             status.reason = _reason(status.status, predictor.settings)
     return rows, status
@@ -266,6 +335,7 @@ def _reason(status: str, settings: Settings) -> str:
         F.CUT_BY_BORDER: (
             f"every face found has more than {F.MAX_BORDER_SHARE:.0%} of its crop outside the image"
         ),
+        NON_FINITE: "the model gave NaN or inf for every face; its checkpoint is likely broken",
     }.get(status, "")
 
 
@@ -280,14 +350,32 @@ def iter_predictions(
 
     inputs = collect_inputs(paths)
     for path, kind in tqdm(inputs, desc="inputs", unit="file", disable=not progress):
-        if kind == "missing":
-            yield [], InputStatus(str(path), "other", NO_SUCH_FILE)
-        elif kind == "other":
-            yield [], InputStatus(str(path), "other", NOT_MEDIA, f"suffix {path.suffix!r}")
+        status = _unread_status(path, kind)
+        if status is not None:
+            yield [], status
         elif kind == "image":
             yield _image_rows(predictor, path, on_picture)
         else:
             yield _video_rows(predictor, path, on_picture, progress)
+
+
+def _unread_status(path: Path, kind: str) -> InputStatus | None:
+    """The status of an input that is not read: an output folder, a bad name, a missing file,
+    or not media (``None`` for an image or video to read)."""
+    if kind == "output":
+        reason = f"holds ferlib predict's outputs, marked by its {OUTPUT_MARKER} file"
+        return InputStatus(str(path), "folder", SKIPPED, reason)
+    problem = name_problem(path)
+    if kind == "bad name":
+        problem = problem or "the path is longer than the file system allows"
+    if problem:
+        shown_kind = kind if kind in ("image", "video") else "other"
+        return InputStatus(shown_name(path), shown_kind, BAD_NAME, problem)
+    if kind == "missing":
+        return InputStatus(str(path), "other", NO_SUCH_FILE)
+    if kind == "other":
+        return InputStatus(str(path), "other", NOT_MEDIA, f"suffix {path.suffix!r}")
+    return None
 
 
 def predict(
@@ -348,10 +436,14 @@ def smooth(times: np.ndarray, values: np.ndarray, seconds: float) -> np.ndarray:
 
 
 __all__ = [
+    "BAD_NAME",
     "DECODE_ERROR",
     "NOT_MEDIA",
     "NO_FACE",
+    "NON_FINITE",
     "NO_SUCH_FILE",
+    "OUTPUT_MARKER",
+    "SKIPPED",
     "ROW_FIELDS",
     "UNREADABLE",
     "FacePredictor",
@@ -361,7 +453,9 @@ __all__ = [
     "collect_inputs",
     "iter_predictions",
     "main_face_trace",
+    "name_problem",
     "picture_status",
     "predict",
+    "shown_name",
     "smooth",
 ]

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..evaluation.metrics import metrics_json
 from ..training import checkpoint as ckpt
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "shipped"
@@ -202,7 +203,7 @@ def build_shipped_model(
             },
             "robustness": robustness_of(ablation.model, test, size),
         }
-    (out_dir / SHIPPED_FACTS.name).write_text(json.dumps(facts, indent=1) + "\n")
+    (out_dir / SHIPPED_FACTS.name).write_text(metrics_json(facts) + "\n")  # NaN as null
     (out_dir / SHIPPED_CARD.name).write_text(card_markdown(facts))
     return facts
 

@@ -5,6 +5,10 @@ needs no system FFmpeg, and every frame carries its presentation time). ``ferlib
 compares it with OpenCV's ``VideoCapture`` and torchcodec. Frames are decoded and handed on
 one by one, so memory stays bounded however long the video is.
 
+Frames come out as a player shows them: a phone filming upright in portrait stores landscape
+pixels plus a display matrix that says "turn me a quarter", which FFmpeg's players apply and a
+plain decode does not. ``upright`` applies it (PyAV's ``VideoFrame.rotation``).
+
 Taught in ``notebooks/40_real_faces.ipynb`` §4.
 """
 
@@ -14,8 +18,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import av
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg"})
 
@@ -30,12 +38,14 @@ def is_video_file(path: Path) -> bool:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says: frames per second, duration in seconds, frame size."""
+    """What the container says: frames per second, duration in seconds, frame size as shown
+    (after ``rotation``, the display matrix's counter-clockwise turn in degrees)."""
 
     fps: float
     duration: float
     width: int
     height: int
+    rotation: int = 0
 
     def sampled_count(self, fps: float | None) -> int:
         """About how many frames ``sample_frames`` yields at ``fps`` (for progress bars)."""
@@ -43,8 +53,22 @@ class VideoInfo:
         return max(1, round(self.duration * rate))
 
 
+def quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns (0-3) that show a decoded ``av.VideoFrame`` upright: its
+    display matrix's rotation (``VideoFrame.rotation``, in degrees), to the nearest 90°."""
+    return round(frame.rotation / 90) % 4
+
+
+def upright(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded ``av.VideoFrame`` as RGB uint8 H×W×3, turned as its display matrix says."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
 def video_info(path: str | os.PathLike[str]) -> VideoInfo:
-    """Frame rate, duration and size of the first video stream, read from the header."""
+    """Frame rate, duration and size of the first video stream, read from the header; the
+    rotation from the first frame's display matrix (FFmpeg hands it on to every frame)."""
     import av
 
     try:
@@ -59,15 +83,32 @@ def video_info(path: str | os.PathLike[str]) -> VideoInfo:
                 duration = container.duration / av.time_base
             else:
                 duration = (stream.frames or 0) / fps
-            return VideoInfo(fps, duration, stream.codec_context.width, stream.codec_context.height)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            turns = _first_frame_turns(container, stream)
+            if turns % 2:
+                width, height = height, width
+            return VideoInfo(fps, duration, width, height, rotation=90 * turns)
     except av.FFmpegError as err:
         raise VideoDecodeError(f"{path}: cannot open video ({err})") from err
+
+
+def _first_frame_turns(container: av.container.InputContainer, stream: av.VideoStream) -> int:
+    """``quarter_turns`` of the first frame; 0 when it cannot be decoded (``sample_frames``
+    reports that, naming the frame)."""
+    import av
+
+    try:
+        first = next(container.decode(stream), None)
+    except av.FFmpegError:
+        return 0
+    return quarter_turns(first) if first is not None else 0
 
 
 def sample_frames(
     path: str | os.PathLike[str], fps: float | None = None
 ) -> Iterator[tuple[int, float, np.ndarray]]:
-    """``(frame index, time in s, RGB uint8 H×W×3)`` for frames taken every ``1/fps`` seconds.
+    """``(frame index, time in s, RGB uint8 H×W×3)`` for frames taken every ``1/fps`` seconds,
+    each turned upright as its display matrix says (``upright``).
 
     ``fps=None`` yields every frame. A frame is taken when its time reaches the next sampling
     time, so a variable frame rate is sampled by time, not by count. Raises
@@ -96,7 +137,7 @@ def sample_frames(
                 start = time if start is None else start
                 time -= start
                 if fps is None or time >= next_time - 1e-6:
-                    yield index, time, frame.to_ndarray(format="rgb24")
+                    yield index, time, upright(frame)
                     if fps is not None:
                         next_time = (np.floor(time * fps + 1e-6) + 1) / fps
         except av.FFmpegError as err:
@@ -133,7 +174,9 @@ __all__ = [
     "VideoDecodeError",
     "VideoInfo",
     "is_video_file",
+    "quarter_turns",
     "sample_frames",
+    "upright",
     "video_info",
     "write_video",
 ]

@@ -22,7 +22,15 @@ import yaml
 
 from ..data import load_from_config
 from ..data.fingerprint import data_fingerprint
-from ..params import PARAMETERS, RECIPES, ParameterError, load_profile, resolve_config, validate
+from ..params import (
+    PARAMETERS,
+    RECIPES,
+    ParameterError,
+    load_profile,
+    load_yaml,
+    resolve_config,
+    validate,
+)
 from ..paths import repo_root
 from ..training.trainer import run_dir
 
@@ -42,7 +50,7 @@ def load_space(path: str | Path = SEARCH_SPACE) -> dict[str, Any]:
     if not path.is_absolute():
         path = repo_root() / path
     try:
-        space = yaml.safe_load(path.read_text()) or {}
+        space = load_yaml(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
         raise ParameterError(f"{path}: cannot read the search space ({err})") from err
     missing = {"profile", "seeds", "methods"} - set(space)

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_torch_save
-from ..models import VAModel, build_model
+from ..models import BACKBONES, HEADS, VAModel, build_model
+from ..params import DATA_KEYS, PARAMETERS, ParameterError, check_value
 
 FORMAT = 1
 LAST = "last.pt"
@@ -45,17 +46,75 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     return blob
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[VAModel, dict[str, Any]]:
-    """The trained VA model (trunk + head, eval mode) and the config it was trained with."""
+SHAPE_KEYS = ("backbone", "head", "width", "dropout")
+"""The config keys that describe the model (``build_model``'s arguments)."""
+INFERENCE_KEYS = ("image_size",)
+"""What inference reads of a checkpoint's config (``predict``: the input size)."""
+EVALUATION_KEYS = (*DATA_KEYS, "eval_batch_size", "amp")
+"""What ``ferlib evaluate`` reads: the data the model was trained on (its test split), the
+batch size and the layout (``image_size`` is among the data keys)."""
+
+
+def check_config_keys(path: str | os.PathLike[str], config: dict[str, Any], keys: Any) -> None:
+    """Raise a one-line ``ParameterError`` naming ``path`` and the key when one of ``keys`` is
+    missing from a checkpoint's ``config`` or has the wrong type or range."""
+    for key in keys:
+        if key not in config:
+            raise ParameterError(
+                f"{path}: its config has no {key!r} ({PARAMETERS[key].help}); pass the {BEST} "
+                "of a FER-Zoo run"
+            )
+        check_value(key, config[key], f"{path}: config")
+
+
+def model_shape(path: str | os.PathLike[str], blob: dict[str, Any]) -> dict[str, Any]:
+    """``build_model``'s arguments for the VA model in ``blob`` (a checkpoint's content).
+
+    Every checkpoint written now records them (``model_config``); a resume file written before
+    ``last.pt`` did is rebuilt through its method, whose VA head may differ from the ``head``
+    parameter (CAF's regressor, AVCE's R, ELIM's heads).
+    """
+    config = blob["config"]
+    shape = blob.get("model_config")
+    if shape is None and blob.get("method", "baseline") != "baseline":
+        from ..methods import build_method  # only here: inference does not need the methods
+
+        check_config_keys(path, config, ("method", *SHAPE_KEYS))
+        shape = build_method({**config, "pretrained": False}).core.config
+    if shape is None:
+        check_config_keys(path, config, SHAPE_KEYS)
+        shape = {k: config[k] for k in SHAPE_KEYS}
+    if not isinstance(shape, dict):
+        raise ValueError(f"{path}: its model_config is not a mapping; pass the {BEST} of a run")
+    for key in SHAPE_KEYS:
+        if key in shape:
+            check_value(key, shape[key], f"{path}: model_config")
+    for key, choices in (("backbone", BACKBONES), ("head", HEADS)):
+        if key in shape and shape[key] not in choices:
+            raise ParameterError(
+                f"{path}: model_config: unknown {key} {shape[key]!r}; choose one of: "
+                f"{', '.join(choices)}"
+            )
+    return shape
+
+
+def load_model(
+    path: str | os.PathLike[str], needs: tuple[str, ...] = INFERENCE_KEYS
+) -> tuple[VAModel, dict[str, Any]]:
+    """The trained VA model (trunk + head, eval mode) and the config it was trained with.
+
+    ``path`` is a run's ``checkpoint.pt`` or ``last.pt`` (every method's resume file holds the
+    same VA model under ``model``). The config must hold ``needs`` (``INFERENCE_KEYS``, or
+    ``EVALUATION_KEYS`` to score it on its data) with valid values: a missing or mistyped one is
+    refused in one line naming the file and the key.
+    """
     blob = load(path)
     config = blob.get("config")
     state = (blob.get("modules") or {}).get("model")
     if not isinstance(config, dict) or state is None:
         raise ValueError(f"{path}: holds no trained model; pass a run's {BEST}")
-    # a resume file (last.pt) holds the same VA model under "model", for every method
-    shape = blob.get("model_config") or {
-        k: config[k] for k in ("backbone", "head", "width", "dropout") if k in config
-    }
+    check_config_keys(path, config, needs)
+    shape = model_shape(path, blob)
     try:
         model = build_model(**shape, pretrained=False)  # weights come from the checkpoint
         model.load_state_dict(state)

@@ -8,13 +8,18 @@ import random
 import numpy as np
 import torch
 
+from ..params import SEED
+
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch; ask torch for deterministic algorithms.
 
     On the CPU this makes a run bit-reproducible (the resume test relies on it). On CUDA a few
-    kernels have no deterministic version; those warn instead of failing.
+    kernels have no deterministic version; those warn instead of failing. A seed outside
+    ``params.SEED``, [0, 2**32), is refused: NumPy would fold it onto a smaller seed's stream.
     """
+    if seed not in SEED:
+        raise ValueError(f"seed={seed!r}: a seed must be {SEED}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -29,12 +29,11 @@ from tqdm import tqdm  # text bars: they render in terminals, notebooks and on c
 
 from ..atomic import atomic_write_text
 from ..data import FERData, load_from_config, make_loader
-from ..data.augment import identity_config
 from ..data.fingerprint import data_fingerprint, describe_difference
-from ..evaluation.metrics import zero_label_share
+from ..evaluation.metrics import metrics_json, read_metrics_json, zero_label_share
 from ..evaluation.outputs import evaluate, to_model_input
 from ..methods import Method, NonFiniteLossError, build_method, cannot_train, unwrap
-from ..params import DATA_KEYS, PARAMETERS, resolve_config
+from ..params import DATA_KEYS, PARAMETERS, identity_config, resolve_config
 from ..paths import check_writable_dir, data_home, display_path, outputs_home, resolve
 from . import checkpoint as ckpt
 from .device import describe_device, select_device, use_channels_last
@@ -157,6 +156,7 @@ class Trainer:
             "epoch": epoch,
             "iteration": self.iteration,
             "modules": {k: unwrap(v).state_dict() for k, v in m.modules().items()},
+            "model_config": m.core.config,  # so that load_model rebuilds every method's VA model
             "optimizers": {k: o.state_dict() for k, o in m.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in m.schedulers.items()},
             "scaler": m.scaler.state_dict(),
@@ -334,8 +334,10 @@ class Trainer:
                         },
                         self.out_dir / ckpt.BEST,
                     )
-                ckpt.save(self._state(epoch), self.out_dir / ckpt.LAST)
                 atomic_write_text(_history_csv(self.history), self.out_dir / "history.csv")
+                # last: a failed write (a full disk) leaves the previous epoch's resume point,
+                # from which this epoch and its files are redone exactly
+                ckpt.save(self._state(epoch), self.out_dir / ckpt.LAST)
                 if wandb_run is not None:
                     wandb_run.log(row, step=self.iteration)
             barrier(self.dist)
@@ -371,7 +373,7 @@ class Trainer:
             "data": self.fingerprint,
         }
         if self.dist.is_main:
-            atomic_write_text(json.dumps(metrics, indent=1), self.out_dir / "metrics.json")
+            atomic_write_text(metrics_json(metrics), self.out_dir / "metrics.json")
             if wandb_run is not None:
                 wandb_run.summary.update({k: v for k, v in test.items()})
                 wandb_run.finish()
@@ -453,7 +455,7 @@ def fit_or_load(
     out_dir = Path(out_dir) if out_dir is not None else run_dir(config, None, fingerprint["digest"])
     metrics_path = out_dir / "metrics.json"
     if metrics_path.is_file() and (out_dir / ckpt.BEST).is_file():
-        metrics = json.loads(metrics_path.read_text())
+        metrics = read_metrics_json(metrics_path.read_text())
         if _config_key(metrics.get("config", {})) == _config_key(config):
             ran_on = metrics.get("data") or {}
             if ran_on.get("digest") != fingerprint["digest"]:
