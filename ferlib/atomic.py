@@ -25,8 +25,10 @@ from typing import IO, Any
 
 import torch
 
+from .errors import UserError
 
-class DiskFullError(OSError):
+
+class DiskFullError(UserError, OSError):
     """The disk filled up while writing ``target``; the message says so in one line."""
 
     def __init__(self, target: str | os.PathLike[str], err: OSError):

@@ -1,4 +1,8 @@
-"""The ``ferlib`` command (also ``python -m ferlib``)."""
+"""The ``ferlib`` command (also ``python -m ferlib``): it parses the arguments, calls the
+feature that does the work and prints what comes back. Each command's body lives beside its
+feature (``inference.batch`` for predict, ``inference.evaluate``, ``inference.bench``,
+``course``, ``runs``, …); ``add_<command>`` declares its options. A user's mistake
+(``errors.UserError``, ``OSError``) ends in one line and exit code 2, a bug in a traceback."""
 
 from __future__ import annotations
 
@@ -6,522 +10,170 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import __version__
+
+
+def _say(command: str) -> Callable[[str], None]:
+    """A function that writes a line on stderr named by ``command`` (``ferlib predict: …``)."""
+
+    def say(text: str) -> None:
+        print(f"ferlib {command}: {text}", file=sys.stderr)
+
+    return say
+
+
+def _overrides(sets: list[str] | None, **given: Any) -> dict[str, Any]:
+    """The ``--set KEY=VALUE`` items (checked), then the options given that stand for one of
+    them (``--data-dir``: ``data_dir``), in that order."""
+    from .params import parse_set
+
+    overrides = parse_set(sets)
+    overrides.update({key: value for key, value in given.items() if value is not None})
+    return overrides
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .paths import check_writable_dir
     from .synthetic import SynthConfig, generate
+    from .synthetic.builder import summary_line
 
     check_writable_dir(args.out)
-    cfg = SynthConfig(
-        seed=args.seed,
-        identities=args.identities,
-        per_class=args.per_class,
-        size=args.size,
-        identity_bias=args.identity_bias,
-    )
-    summary = generate(args.out, cfg, workers=args.workers)
-    print(
-        f"SyntheticFER: {summary['images']} images of {cfg.size}px, {cfg.identities} "
-        f"identities, seed {cfg.seed} -> {args.out} in {summary['seconds']:.1f} s "
-        f"({summary['workers']} workers)"
-    )
+    fields = ("seed", "identities", "per_class", "size", "identity_bias")
+    cfg = SynthConfig(**{name: getattr(args, name) for name in fields})
+    print(summary_line(generate(args.out, cfg, workers=args.workers), cfg, args.out))
     return 0
 
 
 def _cmd_data_report(args: argparse.Namespace) -> int:
-    from .data import load_dataset
+    from .data import load_dataset, report_text
 
-    data = load_dataset(
-        args.dataset, args.data_dir, image_size=None if args.no_decode else args.image_size
-    )
-    if args.json:
-        print(data.report.to_json())
-    else:
-        print(data.report.format(max_names=args.max_names))
-        counts = data.frame["split"].value_counts()
-        print("  splits: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in ("train", "val", "test")))
+    image_size = None if args.no_decode else args.image_size
+    data = load_dataset(args.dataset, args.data_dir, image_size=image_size)
+    print(report_text(data, args.max_names, as_json=args.json))
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .course.bench import run_bench
-    from .data import load_from_config
-    from .params import parse_set, resolve_config
+    from .course.bench import bench_profile, bench_text
 
-    overrides = parse_set(args.set)
-    if args.data_dir is not None:
-        overrides["data_dir"] = args.data_dir
-    if args.dataset is not None:
-        overrides["dataset"] = args.dataset
-    config = resolve_config(args.params, overrides)
-    data = load_from_config(config)
-    layout = {"auto": None, "contiguous": False, "channels_last": True}[args.layout]
-    result = run_bench(data, config, args.backbones, steps=args.steps, channels_last=layout)
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return 0
-    for key, value in result.items():
-        if key != "backbones":
-            print(f"{key:<30} {value}")
-    print(
-        f"{'backbone':<20} {'train/s loader':>15} {'train/s staged':>15} {'share':>6} "
-        f"{'infer/s':>10}"
-    )
-    for name, r in result["backbones"].items():
-        print(
-            f"{name:<20} {r['train_images_per_s_loader']:>15.1f} "
-            f"{r['train_images_per_s_prestaged']:>15.1f} {r['loader_share_of_prestaged']:>6.2f}"
-            f" {r['inference_images_per_s']:>10.1f}"
-        )
+    overrides = _overrides(args.set, data_dir=args.data_dir, dataset=args.dataset)
+    result = bench_profile(args.params, overrides, args.backbones, args.steps, args.layout)
+    print(json.dumps(result, indent=1) if args.json else bench_text(result))
     return 0
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .course.runner import format_status, refresh_committed, run_notebooks
-    from .params import parse_set
 
     if args.refresh:
         refresh_committed(args.only)
         return 0
-
     if args.check_env:  # in this process: the checks' imports serve the run too
         from .course.envcheck import main as check_env
 
         if check_env() != 0:
             print("ferlib notebooks: check-env reported a FAIL above; running anyway", flush=True)
-    overrides = parse_set(args.set)
-    if args.data_dir is not None:
-        overrides["data_dir"] = args.data_dir
+    overrides = _overrides(args.set, data_dir=args.data_dir)
     methods = [m for m in (args.methods or "").split(",") if m] or None
+    out = Path(args.out) if args.out else None
     results = run_notebooks(
-        args.profile,
-        args.only,
-        overrides,
-        Path(args.out) if args.out else None,
-        methods=methods,
-        cell_progress=args.cell_progress,
+        args.profile, args.only, overrides, out, methods=methods, cell_progress=args.cell_progress
     )
     print(format_status(results))
     return 0 if all(r.status in ("ok", "skipped") for r in results) else 1  # a skip has a reason
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .data import load_from_config
-    from .data.fingerprint import data_fingerprint
-    from .methods import check_method
-    from .models.backbones import BACKBONES
-    from .params import check_choice, parse_set, resolve_config
-    from .paths import check_writable_dir, data_home, display_path, outputs_home
-    from .training.trainer import run_dir, train
+    from .params import parse_set, resolve_config
+    from .paths import display_path
+    from .runs.store import train_run
 
     overrides = parse_set(args.set)
     if args.method:
         overrides["method"] = args.method
     config = resolve_config(args.params, overrides)
-    check_method(config["method"])  # before any data loads
-    check_choice(config["backbone"], BACKBONES, "backbone")
-    # every folder this run writes into, checked before anything is generated or trained
-    check_writable_dir(args.out or outputs_home(), "output folder")
-    check_writable_dir(data_home(), "data folder (generated data and tensor store)")
-    main_rank = int(os.environ.get("RANK", "0")) == 0
-    data = load_from_config(config)
-    if main_rank:
-        print(f"data: {data.report.summary()}", flush=True)
-    warning = data.report.check_drops()  # stops when most rows were dropped
-    if warning and main_rank:
-        print(f"ferlib train: {warning}", file=sys.stderr, flush=True)
-    out = args.out or run_dir(config, data_digest=data_fingerprint(data)["digest"])
-    result = train(config, out, data=data, progress=not args.no_progress)
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
+
+    def log(text: str) -> None:
+        if main_rank:
+            print(text, flush=True)
+
+    def warn(text: str) -> None:
+        if main_rank:
+            print(f"ferlib train: {text}", file=sys.stderr, flush=True)
+
+    result = train_run(config, args.out, progress=not args.no_progress, log=log, warn=warn)
     m = result.metrics
     if main_rank:
         print(
             f"{config['method']} on {config['dataset']}: test CCC v {m['ccc_v']:.3f} "
             f"a {m['ccc_a']:.3f}, RMSE v {m['rmse_v']:.3f} a {m['rmse_a']:.3f} "
             f"(best epoch {m['best_epoch']}, {m['train_seconds']:.0f} s training, "
-            f"{m['images_per_s']:.0f} images/s) -> {display_path(out)}"
+            f"{m['images_per_s']:.0f} images/s) -> {display_path(result.out_dir)}"
         )
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
-    from .data import load_from_config, make_loader
-    from .evaluation.metrics import metrics_json, zero_label_share
-    from .evaluation.outputs import evaluate
-    from .training.checkpoint import EVALUATION_KEYS, load_model
-    from .training.device import select_device, use_channels_last
+    from .inference import evaluate as E
 
     shifts = None
     if args.shift:
         from .evaluation.shifts import shift_names
 
         shifts = shift_names(args.shift)  # a typo fails before the data loads
-    model, config = load_model(args.checkpoint, needs=EVALUATION_KEYS)  # bad keys: one line
-    config = dict(config)
-    if args.dataset:
-        config["dataset"] = args.dataset
-    if args.data_dir is not None:
-        config["data_dir"] = args.data_dir
-    data = load_from_config(config).subset(args.split)
-    loader = make_loader(data, config["image_size"], config["eval_batch_size"], train=False)
-    device = select_device(args.device)
-    layout = use_channels_last(device, config["amp"])  # as in training: the same numbers
-    model = model.to(device, memory_format=torch.channels_last if layout else torch.preserve_format)
+    run = E.load_for_scoring(args.checkpoint, args.split, args.dataset, args.data_dir, args.device)
+    said = E.non_finite_scores_said(_say("evaluate"))
     if shifts:
-        with _non_finite_scores_said():
-            return _print_robustness(args, shifts, model, data, config, device, layout)
-    with _non_finite_scores_said():
-        metrics = evaluate(model, loader, device, channels_last=layout)
-    metrics.update(
-        split=args.split,
-        dataset=config["dataset"],
-        zero_label_share=zero_label_share(loader.dataset.targets),
-    )
-    if args.json:
-        print(metrics_json(metrics))  # NaN as null: valid JSON
-    else:
-        z = metrics["zero_label_share"]
-        print(f"{config['dataset']} [{args.split}], {metrics['n']} images")
-        for dim, name in (("v", "valence"), ("a", "arousal")):
-            print(
-                f"  {name:<8} RMSE {metrics['rmse_' + dim]:.4f}  PCC {metrics['pcc_' + dim]:.4f}"
-                f"  CCC {metrics['ccc_' + dim]:.4f}  SAGR {metrics['sagr_' + dim]:.4f}"
-                f"  (labels exactly 0: {z['z_' + dim]:.3f})"
-            )
+        fmt = "json" if args.json else "markdown" if args.markdown else "text"
+        with said:
+            table = E.shift_table(run, shifts, args.shift_seed)
+            print(E.shift_text(run, table, args.shift_seed, fmt))
+        return 0
+    with said:
+        metrics = E.split_metrics(run)
+    print(E.metrics_text(metrics, as_json=args.json))
     return 0
-
-
-@contextmanager
-def _non_finite_scores_said() -> Iterator[None]:
-    """Inside the block, scores that come out NaN or inf (``NonFiniteMetricWarning``) are
-    collected; after it, one line on stderr per reason names them. Other warnings pass on."""
-    import warnings
-
-    from .evaluation.metrics import NonFiniteMetricWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NonFiniteMetricWarning)
-        yield
-    keys: dict[str, dict[str, None]] = {}  # reason -> its scores, in order, once each
-    for w in caught:
-        if isinstance(w.message, NonFiniteMetricWarning):
-            keys.setdefault(w.message.reason, {})[w.message.key] = None
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-    for reason, names in keys.items():
-        scores = ", ".join(names)
-        print(f"ferlib evaluate: warning: {scores} not finite: {reason}", file=sys.stderr)
-
-
-def _print_robustness(args, shifts, model, data, config, device, layout) -> int:
-    """``ferlib evaluate --shift``: the robustness table (text, --markdown or --json)."""
-    from .evaluation.robustness import robustness_markdown, robustness_table
-
-    table = robustness_table(
-        model,
-        data,
-        config["image_size"],
-        shifts,
-        seed=args.shift_seed,
-        batch_size=config["eval_batch_size"],
-        device=device,
-        channels_last=layout,
-    )
-    if args.json:
-        print(table.to_json(orient="records", indent=1))
-    elif args.markdown:
-        print(robustness_markdown(table))
-    else:
-        print(f"{config['dataset']} [{args.split}], {len(data)} images, seed {args.shift_seed}")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    return 0
-
-
-PREDICT_LIMITS: dict[str, tuple[float, float]] = {
-    "fps": (0.0, 1000.0),  # 0: every frame
-    "margin": (-0.25, 2.0),  # the crop side is (1 + 2·margin) × the measured crop frame
-    "min_face": (0, 100_000),  # pixels
-    "smooth": (0.0, 3600.0),  # seconds, 0: none
-}
-"""``ferlib predict``'s numeric options and their ranges, checked before any work."""
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .inference import predict as P
-    from .inference.shipped import default_checkpoint
-    from .inference.writer import OutputNames
-    from .paths import display_path
+    from .inference.batch import Outputs, predict_settings, run_predict
 
-    settings = _predict_settings(args)  # every number checked before any work
-    checkpoint = args.checkpoint or default_checkpoint()
-    names = OutputNames(args.paths)
-    annotate_dir = _output_dir(args.annotate, "--annotate folder", args.paths)
-    out_dir = _output_dir(args.out, "--out folder", args.paths)
-    on_picture = _annotator(annotate_dir, names) if annotate_dir else None
-    predictor = P.FacePredictor(checkpoint, settings)  # a bad checkpoint fails here, in one line
-    which = "the shipped model" if args.checkpoint is None else "checkpoint"
-    print(f"ferlib predict: {which} {display_path(checkpoint)}", file=sys.stderr)
-    result = _predict_and_write(args, predictor, on_picture, out_dir, names)
-    print(
-        f"ferlib predict: {result.summary()}" + (f" -> {display_path(out_dir)}" if out_dir else ""),
-        file=sys.stderr,
+    say = _say("predict")
+    settings = predict_settings(  # every number checked before any work
+        args.fps, args.margin, args.min_face, args.smooth, not args.no_detect, args.detector
     )
+    outputs = Outputs(args.out, args.annotate, args.format, args.smooth)
+    progress = not args.no_progress and sys.stderr.isatty()
+    result = run_predict(args.paths, args.checkpoint, settings, outputs, progress, say)
     if not any(s.status == "ok" for s in result.inputs):
-        print(
-            "ferlib predict: nothing could be processed (see the statuses above)", file=sys.stderr
-        )
+        say("nothing could be processed (see the statuses above)")
         return 1
     return 0
 
 
-def _limits(name: str) -> str:
-    low, high = PREDICT_LIMITS[name]
-    return f"{low:g} to {high:g}"
-
-
-def _predict_settings(args: argparse.Namespace):
-    """``predict.Settings`` from the options; ``ValueError`` naming the first number that is
-    not finite or out of its range (``PREDICT_LIMITS``)."""
-    import math
-
-    from .inference.predict import Settings
-
-    for name, (low, high) in PREDICT_LIMITS.items():
-        value = getattr(args, name)
-        if not (math.isfinite(value) and low <= value <= high):
-            option = "--" + name.replace("_", "-")
-            raise ValueError(f"{option} must be a number from {_limits(name)}, got {value}")
-    return Settings(
-        detect=not args.no_detect,
-        detector=args.detector,
-        margin=args.margin,
-        min_face=args.min_face,
-        fps=args.fps or None,
-    )
-
-
-def _predict_and_write(args, predictor, on_picture, out_dir: Path | None, names):
-    """Every input's rows and status; rows written as each input finishes (``--out``: the
-    ``.part`` CSV, else CSV on stdout), the final files at the end (``inference.writer``)."""
-    from .inference import predict as P
-    from .inference.writer import CsvStream, PredictionWriter
-
-    result = P.Prediction()
-    sink = PredictionWriter(out_dir) if out_dir else None
-    stream = CsvStream(sys.stdout) if out_dir is None and args.format == "csv" else None
-    progress = not args.no_progress and sys.stderr.isatty()
-    try:
-        for rows, status in P.iter_predictions(predictor, args.paths, on_picture, progress):
-            for target in (sink, stream):
-                if target is not None:
-                    target.add(rows)
-            result.rows.extend(rows)
-            result.inputs.append(status)
-            if status.status != "ok":
-                reason = f" ({status.reason})" if status.reason else ""
-                print(f"ferlib predict: {status.source}: {status.status}{reason}", file=sys.stderr)
-        if sink is not None:
-            _save_traces(result, out_dir, names, args.smooth)
-            sink.finish(result)
-    except BaseException as err:
-        if sink is not None:
-            _say_what_is_kept(err, sink)
-        raise
-    if out_dir is None and args.format == "json":
-        print(json.dumps(result.to_json(), indent=1))
-    return result
-
-
-def _say_what_is_kept(err: BaseException, sink) -> None:
-    """After a run stopped: the ``.part`` file with the finished inputs' rows named in the
-    error's one line (an ``OSError``: a full disk, say), or on a line of its own."""
-    from .paths import display_path
-
-    finished, part = sink.finished, sink.abandon()
-    if part is None:
-        return
-    kept = f"the rows of the {finished} finished inputs are kept in {display_path(part)}"
-    if isinstance(err, OSError):
-        raise OSError(f"{err}; {kept}") from err
-    print(f"ferlib predict: {kept}", file=sys.stderr)
-
-
-def _output_dir(path: str | None, what: str, inputs: list[str]) -> Path | None:
-    """``path`` checked (``paths.check_writable_dir``, and not one of the ``inputs`` folders,
-    whose walk would read its pictures back), created, and marked with
-    ``predict.OUTPUT_MARKER`` so that walking inputs leaves it out, in later runs too."""
-    from .atomic import naming_a_full_disk
-    from .inference.predict import OUTPUT_MARKER
-    from .paths import check_writable_dir
-
-    if path is None:
-        return None
-    folder = check_writable_dir(path, what)
-    for raw in inputs:
-        if os.path.isdir(raw) and folder.resolve() == Path(raw).resolve():
-            raise ValueError(
-                f"{what} {path} is the input folder {raw}: its pictures would be read as "
-                "inputs in the next run (give another folder, or a subfolder)"
-            )
-    with naming_a_full_disk(folder / OUTPUT_MARKER):
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / OUTPUT_MARKER).touch()
-    return folder
-
-
-def _annotator(folder: Path, names):
-    """A callback that saves each picture with its boxes and V/A drawn on it, whole or not at
-    all, named by ``names`` (``writer.OutputNames``)."""
-    from .atomic import staged_files
-    from .figures.faces import annotate
-
-    def save(source: str, frame, image, rows) -> None:
-        with staged_files() as stage:
-            target = stage.path(folder / names.annotation(source, frame))
-            annotate(image, rows).save(target, quality=90)
-
-    return save
-
-
-def _save_traces(result, folder: Path, names, seconds: float) -> None:
-    """The trace of each video with a predicted face, named by ``names.trace``."""
-    for status in result.inputs:
-        if status.kind == "video" and status.faces:
-            target = folder / names.trace(status.source)
-            _save_trace(result.rows, status.source, target, seconds)
-
-
-def _save_trace(rows: list[dict], source: str, target: Path, seconds: float) -> None:
-    """The valence/arousal trace of the video ``source`` saved as ``target`` (whole or not)."""
-    from .atomic import staged_files
-    from .figures.faces import va_trace_figure
-    from .inference.predict import main_face_trace, smooth
-
-    trace = main_face_trace(rows, source)
-    smoothed = {d: smooth(trace["time"], trace[d], seconds) for d in ("valence", "arousal")}
-    fig = va_trace_figure(
-        trace["time"], trace, smoothed if seconds > 0 else None, title=Path(source).name
-    )
-    with staged_files() as stage:
-        fig.savefig(stage.path(target), dpi=120)
-
-
 def _cmd_bench_faces(args: argparse.Namespace) -> int:
-    import tempfile
-
-    import numpy as np
-
-    from .data import load_dataset
-    from .data.images import read_rgb
-    from .inference import bench as B
-    from .inference.faces import DETECTORS, FaceDetector
-    from .inference.shipped import default_checkpoint
-    from .inference.video import write_video
-    from .paths import display_path
+    from .inference.bench import bench_faces
     from .reporting.tables import markdown_table
-    from .synthetic.clip import ClipConfig, render_clip
 
-    data = load_dataset("diffusionfer", args.data_dir)
-    val = data.subset("val").frame
-    paths = list(val["path"])
     parts = set(args.parts.split(","))
-    if "geometry" in parts:
-        detectors = {name: FaceDetector(name) for name in DETECTORS}
-        print(
-            f"Crop frame of each detector on {len(paths)} validation crops, each pasted alone"
-            " in a grey canvas twice its size:\n"
-        )
-        print(markdown_table(B.geometry_table(paths, detectors)), "\n")
-    if "detectors" in parts:
-        detectors = {}
-        for name in DETECTORS:
-            detector = FaceDetector(name)
-            detectors[name] = lambda image, d=detector: [f.box for f in d(image, 16)]
-        quick = FaceDetector("dlib_hog", upsample=0)
-        detectors["dlib_hog (no upsampling)"] = lambda image: [f.box for f in quick(image)]
-        try:  # optional: facenet-pytorch cannot be installed beside this torch (it pins <2.3)
-            from facenet_pytorch import MTCNN
-
-            mtcnn = MTCNN(keep_all=True, device="cpu")
-
-            def run_mtcnn(image):
-                boxes, _ = mtcnn.detect(image)
-                return (
-                    []
-                    if boxes is None
-                    else [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes.tolist()]
-                )
-
-            detectors["mtcnn (facenet-pytorch)"] = run_mtcnn
-        except ImportError:
-            print("(facenet-pytorch not importable: MTCNN left out)", file=sys.stderr)
-        scenes = B.make_scenes(paths, args.scenes, args.seed)
-        n_faces = sum(len(t) for _, t in scenes)
-        print(
-            f"Detectors on {len(scenes)} composite scenes ({n_faces} faces, {B.SCENE[0]}x"
-            f"{B.SCENE[1]}) from {len(paths)} validation images, seed {args.seed}:\n"
-        )
-        print(markdown_table(B.detector_table(scenes, detectors)), "\n")
-    if "crops" in parts:
-        checkpoint = args.checkpoint or default_checkpoint()
-        rng = np.random.default_rng(args.seed)
-        chosen = rng.choice(len(paths), size=min(args.crops, len(paths)), replace=False)
-        crops = [np.asarray(read_rgb(paths[i])[0]) for i in chosen]
-        labels = val[["valence", "arousal"]].to_numpy(dtype=np.float64)[chosen]
-        rows = B.crop_study(
-            checkpoint, crops, labels, args.margins, args.sides, args.detector, args.seed
-        )
-        print(
-            f"Crop margin and face size, {len(crops)} validation crops pasted into textured"
-            f" canvases and detected back by {args.detector} (model {display_path(checkpoint)}):\n"
-        )
-        print(markdown_table(rows), "\n")
-    if "decoders" in parts:
-        with tempfile.TemporaryDirectory() as tmp:
-            clip = Path(tmp) / "clip.mp4"
-            config = ClipConfig(seconds=10, fps=25, width=640, height=480, face_size=288)
-            write_video((frame for _, frame, _ in render_clip(config)), clip, config.fps)
-            print("Video decoders on a 10 s 640x480 H.264 clip (250 frames):\n")
-            print(markdown_table(B.decoder_table(clip), digits=1), "\n")
-    if "memory" in parts:
-        with tempfile.TemporaryDirectory() as tmp:
-            videos = {}
-            for seconds in (10, 60):
-                config = ClipConfig(seconds=seconds, fps=25, width=640, height=480, face_size=288)
-                path = Path(tmp) / f"clip_{seconds}s.mp4"
-                write_video((frame for _, frame, _ in render_clip(config)), path, config.fps)
-                videos[f"{seconds} s, 640x480, 25 fps"] = path
-            print("Peak memory of `ferlib predict --fps 1` (a fresh process per video):\n")
-            print(markdown_table(B.memory_table(videos), digits=0), "\n")
+    options = (args.detector, args.scenes, args.crops, args.margins, args.sides, args.seed)
+    for item in bench_faces(args.data_dir, parts, args.checkpoint, *options):
+        if isinstance(item, str):
+            print(item)  # a part's heading
+        else:
+            print(markdown_table(item.rows, digits=item.digits), "\n")
     return 0
 
 
 def _cmd_ship_model(args: argparse.Namespace) -> int:
-    from .inference.shipped import SHIPPED_DIR, build_shipped_model
-    from .params import parse_set, resolve_config
+    from .inference.shipped import ship_model, shipped_line
 
-    overrides = parse_set(args.set)
-    overrides["data_dir"] = args.data_dir
-    overrides["method"] = "baseline"
-    config = resolve_config(args.params, overrides)
-    command = f"OMP_NUM_THREADS=1 ferlib ship-model --params {args.params} --data-dir DIR" + (
-        f" --set {' '.join(args.set)}" if args.set else ""
-    )
-    facts = build_shipped_model(config, command, args.params, args.out or SHIPPED_DIR)
-    m = facts["test_metrics"]
-    print(
-        f"shipped model: test mean CCC {m['ccc_mean']:.3f} (v {m['ccc_v']:.3f}, "
-        f"a {m['ccc_a']:.3f}), {facts['size_kib']:.0f} KiB, digest {facts['weight_digest'][:16]}"
-    )
+    print(shipped_line(ship_model(args.data_dir, args.params, args.set, args.out)))
     return 0
 
 
@@ -535,106 +187,61 @@ def _cmd_make_examples(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from .paths import check_writable_dir
-    from .reporting.search import (
-        chosen_overrides,
-        load_space,
-        recipes_yaml,
-        search_configs,
-        search_table,
-    )
-    from .reporting.tables import markdown_table
-    from .training.trainer import train_runs
+    from functools import partial
 
-    space = load_space(args.space)
-    methods = args.methods or list(space["methods"])
-    out = check_writable_dir(args.out, "--out")
-    configs = search_configs(space, methods)
-    print(
-        f"search: {len(configs)} runs ({len(methods)} methods, seeds {space['seeds']}); "
-        "finished ones are loaded, the rest train",
-        flush=True,
+    from .reporting.search import recipes_yaml
+    from .runs.search import run_search
+
+    result = run_search(
+        args.space, args.methods, args.out, workers=args.workers, log=partial(print, flush=True)
     )
-    train_runs(configs, workers=args.workers)
-    sections, parts = {}, []
-    out.mkdir(parents=True, exist_ok=True)
-    for method in methods:
-        table = search_table(space, method)
-        table.to_csv(out / f"search_{method}.csv", index=False)
-        sections[method] = chosen_overrides(space, method, table)
-        rows = table.drop(columns="chosen").to_dict("records")
-        parts.append(
-            f"**{method}** (validation mean CCC, best epoch per run)\n\n" + markdown_table(rows)
-        )
-    text = "\n\n".join(parts)
-    (out / "search.md").write_text(text + "\n")
-    print(text)
-    print(f"\nchosen on validation; as a profile's sections ({out / 'search.md'}):\n")
-    print(recipes_yaml(sections))
+    print(result.text)
+    print(f"\nchosen on validation; as a profile's sections ({result.out / 'search.md'}):\n")
+    print(recipes_yaml(result.sections))
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .figures.regimes import sweep_figure
-    from .paths import check_writable_dir
-    from .reporting.regimes import AXES, sweep_configs, sweep_table
-    from .reporting.search import run_folder
-    from .reporting.tables import markdown_table
-    from .training.trainer import train_runs
+    from functools import partial
 
-    values = args.values or list(AXES[args.axis])
-    out = check_writable_dir(args.out, "--out")
-    configs = sweep_configs(args.params, args.axis, values, args.methods, args.seeds)
-    print(
-        f"sweep {args.axis}: {len(configs)} runs ({len(values)} values × "
-        f"{len(args.methods)} methods × {len(args.seeds)} seeds); finished ones are loaded",
-        flush=True,
+    from .figures.regimes import sweep_figure
+    from .runs.sweep import run_sweep
+
+    result = run_sweep(
+        args.params,
+        args.axis,
+        args.values,
+        args.methods,
+        args.seeds,
+        args.out,
+        tag=args.tag,
+        n_boot=args.n_boot,
+        workers=args.workers,
+        log=partial(print, flush=True),
     )
-    train_runs(configs, workers=args.workers)
-    table = sweep_table(
-        args.params, args.axis, values, args.methods, args.seeds, run_folder, n_boot=args.n_boot
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"sweep_{args.axis}{'_' + args.tag if args.tag else ''}"
-    table.to_csv(stem.with_suffix(".csv"), index=False)
-    sweep_figure(table).savefig(stem.with_suffix(".png"), dpi=100)
-    text = markdown_table(table.drop(columns=["axis"]).to_dict("records"))
-    stem.with_suffix(".md").write_text(text + "\n")
-    print(text)
-    print(f"-> {stem}.csv, .md, .png")
+    sweep_figure(result.table).savefig(result.stem.with_suffix(".png"), dpi=100)
+    print(result.text)
+    print(f"-> {result.stem}.csv, .md, .png")
     return 0
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from .paths import outputs_home
-    from .reporting.runs import (
-        collect_runs,
-        recipe_runs,
-        results_markdown,
-        select_runs,
-        summarize_runs,
-    )
+    from .reporting.runs import results_markdown
+    from .runs.collect import results_summary, stopping_summary
 
     if args.stopping:
-        from .reporting.runs import stopping_table
-
-        table = stopping_table(args.root or outputs_home() / "runs", args.stopping)
+        table = stopping_summary(args.root, args.stopping)
         if table.empty:
             print("ferlib results: no history.csv to read", file=sys.stderr)
             return 1
         print(table.to_csv(index=False, float_format="%.3f"), end="")
         return 0
-    runs = collect_runs(args.root or outputs_home() / "runs")
-    if args.where:
-        runs = select_runs(runs, args.where)
-    if args.recipes:
-        runs = recipe_runs(runs, args.recipes)
-    if runs.empty:
+    summary = results_summary(args.root, args.where, args.recipes)
+    if summary.empty:
         print(
             f"ferlib results: no metrics.json under {args.root or 'outputs/runs'}", file=sys.stderr
         )
         return 1
-    summary = summarize_runs(runs)
     if args.format == "csv":
         print(summary.to_csv(index=False), end="")
     else:
@@ -653,14 +260,10 @@ def _cmd_check_env(args: argparse.Namespace) -> int:
     return main()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .data import DATASETS
-    from .inference.faces import DEFAULT_DETECTOR, DEFAULT_MARGIN, DEFAULT_MIN_FACE, DETECTORS
+# --- the parser: one function per command -----------------------------------------------------
 
-    parser = argparse.ArgumentParser(prog="ferlib", description="FER-Zoo command line")
-    parser.add_argument("--version", action="version", version=f"ferlib {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
 
+def add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="generate SyntheticFER in DiffusionFER's layout")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -671,17 +274,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=_cmd_synth)
 
-    def data_args(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--dataset", choices=DATASETS, default="synthetic")
-        q.add_argument("--data-dir", default=None, help="dataset folder (or CSV for 'csv')")
-        q.add_argument("--image-size", type=int, default=64)
-        q.add_argument("--json", action="store_true", help="machine-readable output")
+
+def add_data_report(sub: argparse._SubParsersAction) -> None:
+    from .data import DATASETS
 
     p = sub.add_parser("data-report", help="what a dataset holds and every file skipped, by reason")
-    data_args(p)
+    p.add_argument("--dataset", choices=DATASETS, default="synthetic")
+    p.add_argument("--data-dir", default=None, help="dataset folder (or CSV for 'csv')")
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-decode", action="store_true", help="skip decoding (no corrupt-file check)")
     p.add_argument("--max-names", type=int, default=5, help="file names shown per reason")
     p.set_defaults(func=_cmd_data_report)
+
+
+def add_bench(sub: argparse._SubParsersAction) -> None:
+    from .course.bench import LAYOUTS
+    from .data import DATASETS
 
     p = sub.add_parser("bench", help="throughput: loader (cache vs decode), train and inference")
     p.add_argument("--params", default="quick", help="params profile (resolution, batch size)")
@@ -694,12 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=10, help="timed training steps per backbone")
     p.add_argument(
         "--layout",
-        choices=("auto", "contiguous", "channels_last"),
+        choices=tuple(LAYOUTS),
         default="auto",
         help="memory layout to time (auto: the trainer's)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench)
+
+
+def add_notebooks(sub: argparse._SubParsersAction) -> None:
+    from .methods import METHODS
 
     p = sub.add_parser("notebooks", help="run the course notebooks with papermill")
     p.add_argument("--profile", default="quick", help="params/<profile>.yaml or a YAML path")
@@ -707,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
     p.add_argument("--data-dir", default=None, help="shorthand for --set data_dir=DIR")
     p.add_argument(
-        "--methods", default=None, help="comma-separated methods, e.g. baseline,caf (default: all)"
+        "--methods", default=None, help=f"comma-separated, of {','.join(METHODS)} (default: all)"
     )
     p.add_argument("--out", default=None, help="output folder (default outputs/<profile>)")
     p.add_argument("--check-env", action="store_true", help="print ferlib check-env's lines first")
@@ -724,11 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_notebooks)
 
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    from .methods import METHODS
+
     p = sub.add_parser("train", help="train a method (also under torchrun for DDP)")
     p.add_argument(
         "--method",
         default=None,
-        help="baseline | caf | avce | elim (default: the profile's, else baseline)",
+        help=f"{' | '.join(METHODS)} (default: the profile's, else baseline)",
     )
     p.add_argument("--params", default="quick", help="params profile name or YAML path")
     p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
@@ -740,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     p.set_defaults(func=_cmd_train)
+
+
+def add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from .data import DATASETS
 
     p = sub.add_parser("evaluate", help="metrics of a checkpoint on a dataset split")
     p.add_argument("--checkpoint", required=True)
@@ -760,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="with --shift: a Markdown table")
     p.set_defaults(func=_cmd_evaluate)
 
+
+def add_predict(sub: argparse._SubParsersAction) -> None:
+    from .inference import faces as F
+    from .inference.batch import limits_text
+
     p = sub.add_parser(
         "predict", help="valence and arousal of the faces in photos, folders and videos"
     )
@@ -772,31 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="inputs are already face crops: take each whole picture as one face",
     )
-    p.add_argument("--detector", choices=tuple(DETECTORS), default=DEFAULT_DETECTOR)
-    p.add_argument(
-        "--margin",
-        type=float,
-        default=DEFAULT_MARGIN,
-        help=f"crop margin per side, x crop frame ({_limits('margin')})",
-    )
-    p.add_argument(
-        "--min-face",
-        type=int,
-        default=DEFAULT_MIN_FACE,
-        help=f"smaller faces (px): 'too small' ({_limits('min_face')})",
-    )
-    p.add_argument(
-        "--fps",
-        type=float,
-        default=2.0,
-        help=f"video frames sampled per second, 0: every frame ({_limits('fps')})",
-    )
-    p.add_argument(
-        "--smooth",
-        type=float,
-        default=1.0,
-        help=f"trace smoothing window in s, 0: none ({_limits('smooth')})",
-    )
+    p.add_argument("--detector", choices=tuple(F.DETECTORS), default=F.DEFAULT_DETECTOR)
+    for name, kind, default, text in (  # each checked against batch.PREDICT_LIMITS
+        ("margin", float, F.DEFAULT_MARGIN, "crop margin per side, x crop frame"),
+        ("min_face", int, F.DEFAULT_MIN_FACE, "smaller faces (px): 'too small'"),
+        ("fps", float, 2.0, "video frames sampled per second, 0: every frame"),
+        ("smooth", float, 1.0, "trace smoothing window in s, 0: none"),
+    ):
+        help_text = f"{text} ({limits_text(name)})"
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=help_text)
     p.add_argument(
         "--out", default=None, help="folder for predictions.csv/.json, inputs.csv, video traces"
     )
@@ -809,17 +419,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_predict)
 
+
+def add_bench_faces(sub: argparse._SubParsersAction) -> None:
+    from .inference import faces as F
+    from .inference.bench import PARTS
+
     p = sub.add_parser(
         "bench-faces", help="detectors, crop margin, face size and video decoders, measured"
     )
     p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
     p.add_argument("--checkpoint", default=None, help="model for the crop study (default: shipped)")
-    p.add_argument(
-        "--parts",
-        default="geometry,detectors,crops,decoders,memory",
-        help="comma-separated parts",
-    )
-    p.add_argument("--detector", choices=tuple(DETECTORS), default=DEFAULT_DETECTOR)
+    p.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts")
+    p.add_argument("--detector", choices=tuple(F.DETECTORS), default=F.DEFAULT_DETECTOR)
     p.add_argument("--scenes", type=int, default=80, help="composite scenes for the detectors")
     p.add_argument("--crops", type=int, default=120, help="validation crops for the crop study")
     p.add_argument(
@@ -829,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_bench_faces)
 
+
+def add_ship_model(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship-model", help="train and export the model that ships in the package")
     p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
     p.add_argument("--params", default="robust", help="params profile of the recipe")
@@ -836,12 +449,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder (default: ferlib/shipped in the package)")
     p.set_defaults(func=_cmd_ship_model)
 
+
+def add_make_examples(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("make-examples", help="write the demo photos and clip of examples/")
     p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
     p.add_argument("--out", default="examples", help="folder (default: examples)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_make_examples)
 
+
+def add_search(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "search", help="each method's recipe: train the search space, choose on validation"
     )
@@ -851,11 +468,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="runs at a time (default: cores)")
     p.set_defaults(func=_cmd_search)
 
+
+def add_sweep(sub: argparse._SubParsersAction) -> None:
+    from .methods import METHODS
+
     p = sub.add_parser("sweep", help="every method along one SyntheticFER axis, paired")
     p.add_argument("--axis", required=True, choices=("identity_bias", "identities"))
     p.add_argument("--values", type=float, nargs="+", default=None, help="default: the axis's")
     p.add_argument("--params", default="quick", help="profile (its per-method recipes apply)")
-    p.add_argument("--methods", nargs="+", default=["baseline", "caf", "avce", "elim"])
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--n-boot", type=int, default=1000, help="paired bootstrap resamples")
     p.add_argument("--out", default="docs/results", help="folder of table and figure")
@@ -863,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="runs at a time (default: cores)")
     p.set_defaults(func=_cmd_sweep)
 
+
+def add_results(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("results", help="results table (mean ± std over seeds) from metrics.json")
     p.add_argument("--root", default=None, help="runs folder (default outputs/runs)")
     p.add_argument("--format", choices=("md", "csv"), default="md")
@@ -889,14 +512,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_results)
 
+
+def add_check_env(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-env", help="one [OK]/[FAIL] line per requirement")
     p.set_defaults(func=_cmd_check_env)
+
+
+COMMANDS = [add for name, add in list(globals().items()) if name.startswith("add_")]
+"""Each command's ``add_<command>``, in the order ``ferlib --help`` lists them (as defined)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferlib", description="FER-Zoo command line")
+    parser.add_argument("--version", action="version", version=f"ferlib {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand. Errors a user can cause (bad input, parameters, files, folders) end
-    in one line on stderr and exit code 2, never a traceback; a bug still shows its traceback."""
+    """Run one subcommand. Errors a user can cause (``errors.UserError``: bad input, parameters,
+    data, checkpoints; ``OSError``: a missing file, a permission, a full disk) end in one line on
+    stderr and exit code 2, never a traceback; any other exception is a bug and shows its
+    traceback."""
+    from .errors import UserError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -907,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         where = " ".join(str(err).split())
         print(f"ferlib {args.command}: interrupted {where}".rstrip(), file=sys.stderr)
         return 130
-    except (ValueError, OSError, RuntimeError) as err:  # OSError: FileNotFound, permissions…
+    except (UserError, OSError) as err:  # OSError: FileNotFound, permissions, a full disk…
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"ferlib {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""The seven DiffusionFER emotion classes and their integer codes (shared by every dataset)."""
+"""The seven DiffusionFER emotion classes, their integer codes (shared by every dataset) and
+their valence/arousal in the real DiffusionFER-S (``VA_STATS``, which SyntheticFER imitates)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,23 @@ EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "surprise", "fear", "dis
 
 CODE: dict[str, int] = {name: code for code, name in enumerate(EMOTIONS)}
 
-
-def emotion_name(code: int) -> str:
-    """Name for an expression code, with a clear error for codes outside 0–6."""
-    if not 0 <= int(code) < len(EMOTIONS):
-        raise ValueError(f"expression code {code!r} is not one of 0–6 ({', '.join(EMOTIONS)})")
-    return EMOTIONS[int(code)]
+VA_STATS: dict[str, tuple[float, float, float, float]] = {
+    # annotated expression: (valence mean, valence std, arousal mean, arousal std)
+    "neutral": (-0.03, 0.10, 0.02, 0.09),
+    "happy": (0.42, 0.09, 0.28, 0.15),
+    "sad": (-0.21, 0.11, -0.15, 0.07),
+    "surprise": (-0.08, 0.17, 0.52, 0.14),
+    "fear": (-0.40, 0.12, 0.23, 0.16),
+    "disgust": (-0.51, 0.14, 0.17, 0.14),
+    "angry": (-0.53, 0.20, 0.53, 0.21),
+}
+"""Valence and arousal per annotated expression in the real DiffusionFER-S ``dataset_sheet.csv``
+(the cropped set). SyntheticFER draws its labels around them (``SynthConfig.va_stats``; edit
+them here to change what the generator draws)."""
 
 
 def emotion_centres() -> dict[str, tuple[float, float]]:
-    """Mean (valence, arousal) of each expression in DiffusionFER-S (``synthetic.tables``)."""
-    from .synthetic.tables import VA_STATS
-
+    """Mean (valence, arousal) of each expression in DiffusionFER-S (``VA_STATS``)."""
     return {name: (stats[0], stats[2]) for name, stats in VA_STATS.items()}
 
 

@@ -13,17 +13,18 @@ registry defaults < the profile's top-level keys < that method's section < expli
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .errors import UserError
 from .paths import repo_root
 
 
-class ParameterError(ValueError):
+class ParameterError(UserError):
     """An unknown or ill-typed parameter; the message lists the valid names."""
 
 
@@ -71,6 +72,25 @@ SEED = Bounds(0, 2**32, high_open=True)
 a larger one would be folded onto a smaller one's streams, or overflow torch's)."""
 
 
+METHOD_NAMES: list[str] = []
+"""The registered methods' names, in registration order: ``ferlib.methods`` fills it
+(``register_method``: the Baseline, CAF, AVCE, ELIM), and the ``method`` and ``methods``
+parameters, ``recipes:`` sections, the command line and the results tables read it. Filled when
+``ferlib.methods`` is imported: checking a method name before that is an error
+(``method_names``)."""
+
+MIN_IMAGE_SIZE: dict[str, int] = {
+    "small_cnn": 15,
+    "alexnet": 63,
+    "resnet18": 1,
+    "se_resnext50_32x4d": 3,
+}
+"""The backbones (``ferlib.models.backbones.BACKBONES``) and the smallest input (px) each trunk
+runs on: below it a convolution or pooling window is larger than its input (measured;
+tests/test_faults.py checks small_cnn and alexnet at the edge). ``check_config`` refuses a smaller
+``image_size``."""
+
+
 @dataclass(frozen=True)
 class Parameter:
     default: Any
@@ -79,6 +99,9 @@ class Parameter:
     group: str = "training"
     bounds: Bounds | None = None  # every numeric parameter has one (tests/test_params.py)
     late: bool = False  # added after runs existed: left out of a run's name at its default
+    choices: Sequence[str] | None = None
+    """The allowed strings (for a list: of each item), the first the default; validation, help
+    (``describe``) and the docs read them. ``METHOD_NAMES`` for the names of the methods."""
 
     @property
     def run(self) -> bool:
@@ -122,8 +145,10 @@ PARAMETERS: dict[str, Parameter] = {
         group="data",
         bounds=at_least(0),
     ),
-    "method": Parameter("baseline", str, "baseline | caf | avce | elim"),
-    "backbone": Parameter("small_cnn", str, "small_cnn | alexnet | resnet18 | se_resnext50_32x4d"),
+    "method": Parameter("baseline", str, "the method to train", choices=METHOD_NAMES),
+    "backbone": Parameter(
+        "small_cnn", str, "trunk: image -> feature h", choices=tuple(MIN_IMAGE_SIZE)
+    ),
     "width": Parameter(
         1, int, "small_cnn channel multiplier (2 doubles every layer)", bounds=at_least(1)
     ),
@@ -132,7 +157,12 @@ PARAMETERS: dict[str, Parameter] = {
     "pretrained": Parameter(
         False, (bool, str), "False, True (ImageNet from the torch cache) or a local weights file"
     ),
-    "sup_loss": Parameter("ccc_pcc", str, "ccc_pcc (MSE + PCC + CCC terms) | mse"),
+    "sup_loss": Parameter(
+        "ccc_pcc",
+        str,
+        "supervised loss: MSE + PCC + CCC terms, or MSE alone",
+        choices=("ccc_pcc", "mse"),
+    ),
     "epochs": Parameter(45, int, "passes over the training split", bounds=at_least(1)),
     "batch_size": Parameter(64, int, "training batch size", bounds=at_least(1)),
     "eval_batch_size": Parameter(
@@ -210,15 +240,24 @@ PARAMETERS: dict[str, Parameter] = {
     "caf_grouping": Parameter(
         "otsu",
         str,
-        "CAF strong/weak split: otsu (per batch, paper) | otsu_global (training labels) | code",
+        "CAF strong/weak split: Otsu per batch (paper), once on the training labels, or the "
+        "authors' threshold (code)",
         group="method",
+        choices=("otsu", "otsu_global", "code"),
     ),
-    "caf_margin": Parameter("paper", str, "CAF adaptive margin: paper | code", group="method"),
+    "caf_margin": Parameter(
+        "paper",
+        str,
+        "CAF adaptive margin: the paper's or the authors' code's",
+        group="method",
+        choices=("paper", "code"),
+    ),
     "caf_margin_grad": Parameter(
         "detached",
         str,
-        "CAF margin in L_c: detached (a constant, paper) | carried (its MI term's gradient, code)",
+        "CAF margin in L_c: a constant (paper) or carrying its MI term's gradient (code)",
         group="method",
+        choices=("detached", "carried"),
     ),
     "caf_authors_code": Parameter(
         False, bool, "CAF: every caf flag at the authors' code value", group="method"
@@ -253,16 +292,32 @@ PARAMETERS: dict[str, Parameter] = {
     ),
     # --- AVCE (ferlib/methods/avce.py; docs/methods/avce.md) ---
     "avce_critic": Parameter(
-        "paper", str, "AVCE similarity: paper (angle + intensity) | code", group="method"
+        "paper",
+        str,
+        "AVCE similarity: angle + intensity (paper) or the authors' code's",
+        group="method",
+        choices=("paper", "code"),
     ),
     "avce_negatives": Parameter(
-        "shuffled", str, "AVCE RPC negatives: shuffled | same_sample", group="method"
+        "shuffled",
+        str,
+        "AVCE RPC negatives: a shuffled partner (paper) or the sample itself (code)",
+        group="method",
+        choices=("shuffled", "same_sample"),
     ),
     "avce_rpc_reduction": Parameter(
-        "mean", str, "AVCE RPC J: mean x avce_lambda | code", group="method"
+        "mean",
+        str,
+        "AVCE RPC J: its mean × avce_lambda, or the authors' code's reduction",
+        group="method",
+        choices=("mean", "code"),
     ),
     "avce_view_head_init": Parameter(
-        "default", str, "AVCE H and V init: default | code", group="method"
+        "default",
+        str,
+        "AVCE H and V init: PyTorch's default or the authors' code's",
+        group="method",
+        choices=("default", "code"),
     ),
     "avce_authors_code": Parameter(
         False, bool, "AVCE: every avce flag at the authors' code value", group="method"
@@ -332,9 +387,11 @@ PARAMETERS: dict[str, Parameter] = {
     "avce_step_b_upper": Parameter(
         "still",
         str,
-        "AVCE step B, R's layers above q: still | code (Adam's momentum-only step, as torch 1.7.1)",
+        "AVCE step B, R's layers above q: held still, or Adam's momentum-only step as in the "
+        "code (torch 1.7.1)",
         group="method",
         late=True,
+        choices=("still", "code"),
     ),
     # --- ELIM (ferlib/methods/elim.py; docs/methods/elim.md) ---
     "elim_p": Parameter(
@@ -383,16 +440,25 @@ PARAMETERS: dict[str, Parameter] = {
         bounds=at_least(0),
     ),
     "elim_sampler": Parameter(
-        "pk", str, "ELIM: pk (P identities × K images) | random (code)", group="method"
+        "pk",
+        str,
+        "ELIM batches: P identities × K images, or plain random ones (code)",
+        group="method",
+        choices=("pk", "random"),
     ),
     "elim_marginals": Parameter(
-        "balanced", str, "ELIM: balanced OT marginals | code", group="method"
+        "balanced",
+        str,
+        "ELIM OT marginals: balanced, or the authors' code's",
+        group="method",
+        choices=("balanced", "code"),
     ),
     "elim_sinkhorn": Parameter(
         "pot",
         str,
-        "ELIM: Sinkhorn loop: pot (ends on a row update) | code (authors', ends on a column one)",
+        "ELIM Sinkhorn loop: POT's (ends on a row update) or the authors' (ends on a column one)",
         group="method",
+        choices=("pot", "code"),
     ),
     "elim_sinkhorn_iters": Parameter(
         200, int, "ELIM: Sinkhorn iterations (code: 5)", group="method", bounds=at_least(1)
@@ -400,27 +466,35 @@ PARAMETERS: dict[str, Parameter] = {
     "elim_shift_mode": Parameter(
         "per_sample",
         str,
-        "ELIM: per_sample | first_sample (code) | none",
+        "ELIM identity shift: each sample's, the first sample's (code), or none",
         group="method",
+        choices=("per_sample", "first_sample", "none"),
     ),
     "elim_bn_stats": Parameter(
         "all",
         str,
-        "ELIM: VA head BatchNorm running statistics from all passes (code) | raw latents only",
+        "ELIM: VA head BatchNorm running statistics from all passes (code) or the raw latents",
         group="method",
+        choices=("all", "raw"),
     ),
     "elim_step_b_forward": Parameter(
         "model",
         str,
-        "ELIM step B's batch pass: model (trunk + both heads) | code (trunk + latent head)",
+        "ELIM step B's batch pass: the model (trunk + both heads) or the code's (trunk + latent "
+        "head)",
         group="method",
         late=True,
+        choices=("model", "code"),
     ),
     "elim_authors_code": Parameter(
         False, bool, "ELIM: every elim flag at the authors' code value", group="method"
     ),
     "methods": Parameter(
-        ["baseline", "caf", "avce", "elim"], list, "methods the evaluation compares", group="course"
+        METHOD_NAMES,
+        list,
+        "methods the evaluation compares (default: every registered one)",
+        group="course",
+        choices=METHOD_NAMES,
     ),
     "seeds": Parameter(
         [0, 1, 2],
@@ -449,7 +523,9 @@ PARAMETERS: dict[str, Parameter] = {
 def keys_in(group: str) -> tuple[str, ...]:
     """The registered parameter names of one of ``GROUPS``, in registry order."""
     if group not in GROUPS:
-        raise ValueError(f"unknown parameter group {group!r}; choose one of: {', '.join(GROUPS)}")
+        raise ParameterError(
+            f"unknown parameter group {group!r}; choose one of: {', '.join(GROUPS)}"
+        )
     return tuple(k for k, p in PARAMETERS.items() if p.group == group)
 
 
@@ -471,10 +547,52 @@ def identity_config(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def method_names() -> tuple[str, ...]:
+    """The registered methods' names (``METHOD_NAMES``), in registration order.
+
+    None registered means ``ferlib.methods`` was never imported: a ``RuntimeError`` (a bug, not
+    the user's), rather than refusing every method name or planning no method at all.
+    """
+    if not METHOD_NAMES:
+        raise RuntimeError(
+            "no method is registered yet: import ferlib.methods (it registers them) first"
+        )
+    return tuple(METHOD_NAMES)
+
+
+def add_method(name: str, parameters: Mapping[str, Parameter] | None = None) -> None:
+    """Register a method's name and its own parameters that ``PARAMETERS`` does not list yet.
+
+    ``ferlib.methods.register_method`` calls it. ``parameters`` are named ``<name>_…`` in group
+    ``method``; a name registered twice, or with an underscore (it would make another method's
+    prefix), is an error.
+    """
+    if not name.isidentifier() or "_" in name or name != name.lower():
+        raise ValueError(f"method name {name!r}: use lower-case letters and digits, no underscore")
+    if name in METHOD_NAMES:
+        raise ValueError(f"method {name!r} is registered already")
+    own = f"{name}_"
+    for key, par in (parameters or {}).items():
+        if key in PARAMETERS:
+            raise ValueError(f"parameter {key!r} is registered already")
+        if par.group != "method" or not key.startswith(own):
+            raise ValueError(f"{key!r}: a method's own parameter is named {own}… in group method")
+    PARAMETERS.update(parameters or {})
+    METHOD_NAMES.append(name)
+
+
+def describe(key: str) -> str:
+    """``key``'s help with its choices, as help texts and error messages show it."""
+    par = PARAMETERS[key]
+    if par.choices is None:
+        return par.help
+    return f"{par.help}; one of: {' | '.join(par.choices)}"
+
+
 def check_choice(name: str, choices: tuple[str, ...], what: str) -> None:
     """Raise a one-line ValueError listing the valid choices when ``name`` is not one of them."""
     if name not in choices:
-        raise ValueError(f"unknown {what} {name!r}; choose one of: {', '.join(choices)}")
+        raise ParameterError(f"unknown {what} {name!r}; choose one of: {', '.join(choices)}")
 
 
 def option(config: dict[str, Any], name: str) -> Any:
@@ -521,7 +639,11 @@ def check_value(key: str, value: Any, source: str = "parameters") -> None:
     kinds = par.kind if isinstance(par.kind, tuple) else (par.kind,)
     # bool is an int subclass: True must not pass as an image size
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise ParameterError(f"{source}: {key}={value!r} should be {_expected(kinds)} ({par.help})")
+        raise ParameterError(
+            f"{source}: {key}={value!r} should be {_expected(kinds)} ({describe(key)})"
+        )
+    if par.choices is not None:
+        _check_choices(key, value, source)
     if isinstance(value, dict):  # method_recipes: sections as a profile's recipes: holds them
         validate_recipes(value, f"{source}: {key}")
     if par.bounds is None:
@@ -535,8 +657,23 @@ def check_value(key: str, value: Any, source: str = "parameters") -> None:
         if item not in par.bounds:
             what = "each item of " if isinstance(value, list) else ""
             raise ParameterError(
-                f"{source}: {key}={value!r}: {what}{key} must be {par.bounds} ({par.help})"
+                f"{source}: {key}={value!r}: {what}{key} must be {par.bounds} ({describe(key)})"
             )
+
+
+def _check_choices(key: str, value: Any, source: str) -> None:
+    """A one-line ``ParameterError`` naming the choices unless ``value`` (for a list: each item)
+    is one of ``key``'s; a method's name is refused in ``ferlib.methods.check_method``'s words."""
+    methods = PARAMETERS[key].choices is METHOD_NAMES
+    choices = method_names() if methods else tuple(PARAMETERS[key].choices or ())
+    for item in value if isinstance(value, list) else [value]:
+        if item in choices:
+            continue
+        listed = ", ".join(choices)
+        if methods:
+            raise ParameterError(f"{source}: unknown method {item!r}; choose from {listed}")
+        what = f"{key}={value!r}: unknown item" if isinstance(value, list) else f"unknown {key}"
+        raise ParameterError(f"{source}: {what} {item!r}; choose one of: {listed}")
 
 
 def validate(params: dict[str, Any], source: str = "parameters") -> dict[str, Any]:
@@ -552,8 +689,6 @@ def validate(params: dict[str, Any], source: str = "parameters") -> dict[str, An
 
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     """Checks across parameters: the backbone must accept ``image_size``."""
-    from .models.backbones import MIN_IMAGE_SIZE
-
     smallest = MIN_IMAGE_SIZE.get(config.get("backbone", ""))
     if smallest is not None and config.get("image_size", smallest) < smallest:
         raise ParameterError(
@@ -590,12 +725,6 @@ def recipe_keys(method: str) -> tuple[str, ...]:
     )
 
 
-def _method_names() -> tuple[str, ...]:
-    from .methods import METHODS  # here: the methods package imports this module
-
-    return tuple(METHODS)
-
-
 def validate_recipes(recipes: Any, source: str = "parameters") -> dict[str, dict[str, Any]]:
     """Check a profile's ``recipes:`` mapping; returns it with empty sections as ``{}``.
 
@@ -607,7 +736,7 @@ def validate_recipes(recipes: Any, source: str = "parameters") -> dict[str, dict
         return {}
     if not isinstance(recipes, Mapping):
         raise ParameterError(f"{source}: {RECIPES} is a mapping of method: {{name: value}}")
-    names = _method_names()
+    names = method_names()
     out: dict[str, dict[str, Any]] = {}
     for method, section in recipes.items():
         if method not in names:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import UserError
+
 ROOT_ENV = "FERZOO_ROOT"
 
 
@@ -55,7 +57,7 @@ def display_path(path: str | os.PathLike[str]) -> str:
     return rel if rel.count("..") <= 2 else str(p)
 
 
-class NotWritableError(ValueError):
+class NotWritableError(UserError):
     """A folder FER-Zoo must write into cannot be written; the message names it and why."""
 
 

@@ -22,7 +22,7 @@ def test_every_key_defaults_to_off():
 
 def test_default_runs_keep_their_identity():
     """Off augmentation keys are left out of what names a run, so earlier runs keep theirs."""
-    from ferlib.training.trainer import run_dir
+    from ferlib.runs.store import run_dir
 
     config = resolve_config("quick")
     before = {k: v for k, v in config.items() if k not in AUGMENT_KEYS}  # a pre-augment config
@@ -83,7 +83,7 @@ def test_loader_applies_augmentation_to_training_batches_only(tiny_synth):
 
 def test_late_method_switches_at_their_default_keep_run_identity():
     """The step-B switches (added after runs existed) name a run only when set off default."""
-    from ferlib.training.trainer import run_dir
+    from ferlib.runs.store import run_dir
 
     config = resolve_config("quick")
     late = ("elim_step_b_forward", "avce_step_b_upper")

@@ -18,7 +18,6 @@ from ferlib.evaluation.outputs import model_outputs
 from ferlib.methods.avce import (
     AUTHORS_CODE,
     AVCE,
-    CHOICES,
     CODE_RPC_WEIGHT,
     angle_term,
     avce_head,
@@ -390,7 +389,7 @@ def test_optimizers_and_schedulers():
 def test_flags_defaults_authors_code_and_validation():
     """The paper's value of every switch by default, and the authors' code's under
     ``avce_authors_code`` (written out here, not read from the class: docs/methods/README.md §6)."""
-    assert set(CHOICES) | set(AUTHORS_CODE) <= set(PARAMETERS)
+    assert set(AVCE.switches()) | set(AUTHORS_CODE) <= set(PARAMETERS)
     assert AVCE.resolve_options({}) == {
         "avce_critic": "paper",
         "avce_negatives": "shuffled",

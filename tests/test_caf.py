@@ -620,7 +620,7 @@ def _ddp_worker(rank: int, world: int, init: str, out: str) -> None:
     """Four CAF iterations on rank-specific data; rank 1 gets one degenerate batch."""
     import torch.distributed as dist
 
-    from ferlib.training.distributed import weight_digest
+    from ferlib.distributed import weight_digest
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)

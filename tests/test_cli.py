@@ -127,6 +127,32 @@ def test_unknown_choices_list_the_valid_ones(argv, capsys):
     assert "choose from" in capsys.readouterr().err
 
 
+def test_a_user_error_is_one_line_and_a_bug_shows_its_traceback(monkeypatch, tmp_path, capsys):
+    """``UserError`` (and ``OSError``) end in one line and exit 2; any other exception, a bare
+    ``RuntimeError`` included, is a bug: ``main`` lets it through, so Python shows its
+    traceback."""
+    from ferlib.errors import UserError
+
+    def body(message: str, kind: type[Exception]):
+        def command(args):
+            raise kind(message)
+
+        return command
+
+    argv = ["synth", "--out", str(tmp_path)]
+    monkeypatch.setattr("ferlib.cli._cmd_synth", body("a mistake\nof the user's", UserError))
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "ferlib synth: error: a mistake of the user's\n"
+    monkeypatch.setattr("ferlib.cli._cmd_synth", body("no such folder", FileNotFoundError))
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "ferlib synth: error: no such folder\n"
+    for kind in (RuntimeError, ValueError, KeyError):
+        monkeypatch.setattr("ferlib.cli._cmd_synth", body("a bug", kind))
+        with pytest.raises(kind, match="a bug"):
+            main(argv)
+        assert capsys.readouterr().err == ""  # nothing said in its place
+
+
 @pytest.fixture
 def trained(tiny_synth, tmp_path_factory):
     """A two-epoch Baseline on the tiny SyntheticFER, through the CLI."""

@@ -1,5 +1,5 @@
-"""ferlib.evaluation.errors and reporting.runs: bootstrap intervals, errors per group and per VA
-cell, tables of runs."""
+"""ferlib.evaluation.errors, reporting.runs and runs.collect: bootstrap intervals, errors per group
+and per VA cell, tables of runs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from ferlib.evaluation.errors import (
     va_error_grid,
 )
 from ferlib.evaluation.metrics import METRIC_KEYS, va_metrics, va_scores
-from ferlib.reporting.runs import RUN_COLUMNS, collect_runs, results_markdown, summarize_runs
+from ferlib.reporting.runs import RUN_COLUMNS, results_markdown, summarize_runs
+from ferlib.runs.collect import collect_runs
 
 
 def noisy(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -412,7 +413,7 @@ def test_results_markdown_shows_varying_config(runs_root: Path):
 
 
 def test_stopping_table_reports_what_an_earlier_stop_loses(tmp_path):
-    from ferlib.reporting.runs import stopping_table
+    from ferlib.runs.collect import stopping_summary
 
     run = tmp_path / "synthetic" / "baseline" / "abc" / "seed0"
     run.mkdir(parents=True)
@@ -420,14 +421,14 @@ def test_stopping_table_reports_what_an_earlier_stop_loses(tmp_path):
     pd.DataFrame({"epoch": range(1, 6), "val_ccc_mean": curve}).to_csv(
         run / "history.csv", index=False
     )
-    table = stopping_table(tmp_path, epochs=(2, 4))
+    table = stopping_summary(tmp_path, epochs=(2, 4))
     row = table.iloc[0]
     assert row["run"] == "synthetic/baseline/abc/seed0" and row["best epoch"] == 4
     assert row["lost at 2"] == pytest.approx(0.2) and row["lost at 4"] == pytest.approx(0.0)
 
 
 def test_stopping_table_skips_unreadable_histories_with_a_warning(tmp_path):
-    from ferlib.reporting.runs import stopping_table
+    from ferlib.runs.collect import stopping_summary
 
     good = tmp_path / "a" / "seed0"
     good.mkdir(parents=True)
@@ -438,7 +439,7 @@ def test_stopping_table_skips_unreadable_histories_with_a_warning(tmp_path):
     broken.mkdir(parents=True)
     (broken / "history.csv").write_text("epoch,train_loss\n1,0.5\n")
     with pytest.warns(RuntimeWarning, match="no validation curve"):
-        table = stopping_table(tmp_path, epochs=(1,))
+        table = stopping_summary(tmp_path, epochs=(1,))
     assert list(table["run"]) == ["a/seed0"]
 
 
@@ -461,7 +462,7 @@ def test_tables_put_the_baseline_first_then_the_registry_order(tmp_path: Path):
     from ferlib.methods import METHODS
     from ferlib.reporting.runs import METHOD_ORDER
 
-    assert METHOD_ORDER == tuple(METHODS)
+    assert tuple(METHOD_ORDER) == tuple(METHODS)
     for method in ("elim", "avce", "baseline", "caf", "zzz"):
         write_run(tmp_path, "synthetic", method, 0, 0.5)
     summary = summarize_runs(collect_runs(tmp_path))

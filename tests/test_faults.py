@@ -102,7 +102,7 @@ def test_changed_labels_never_reuse_a_run(va_csv, tmp_path, capsys, monkeypatch)
     assert snapshot(first) == before
 
     from ferlib.params import resolve_config
-    from ferlib.training.trainer import fit_or_load
+    from ferlib.runs.store import fit_or_load
 
     config = resolve_config(
         "ci",
@@ -257,7 +257,8 @@ def test_image_size_the_backbone_cannot_take_and_malformed_profiles(tmp_path, ca
 
 
 def test_backbone_input_sizes_are_measured_not_guessed():
-    from ferlib.models.backbones import MIN_IMAGE_SIZE, build_backbone
+    from ferlib.models.backbones import build_backbone
+    from ferlib.params import MIN_IMAGE_SIZE
 
     for name in ("small_cnn", "alexnet"):
         trunk, smallest = build_backbone(name).eval(), MIN_IMAGE_SIZE[name]

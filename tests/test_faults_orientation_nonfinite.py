@@ -294,6 +294,7 @@ def test_evaluate_of_a_nan_checkpoint_says_so_and_writes_valid_json(
 
 def test_a_run_with_nan_scores_writes_valid_metrics_json(tiny_synth, tmp_path, monkeypatch):
     """The one place a run's ``metrics.json`` is written, and ``fit_or_load`` reading it."""
+    from ferlib.runs import store
     from ferlib.training import trainer
 
     def nan_evaluate(model, loader, device, channels_last=False):
@@ -309,5 +310,5 @@ def test_a_run_with_nan_scores_writes_valid_metrics_json(tiny_synth, tmp_path, m
     text = (out / "metrics.json").read_text()
     strict = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in metrics.json"))
     assert strict["ccc_mean"] is None and strict["sagr_v"] is None
-    again = trainer.fit_or_load(strict["config"], out_dir=out)
+    again = store.fit_or_load(strict["config"], out_dir=out)
     assert not again.trained and math.isnan(again.metrics["ccc_mean"])

@@ -48,7 +48,7 @@ def test_floats_without_a_dot_are_numbers_in_set_profiles_and_search_spaces(tmp_
     profile.write_text("lr: 1e-3\nrecipes:\n  caf:\n    lr: 5E-4\n    caf_rho: 1e-6\n")
     assert load_profile(profile) == {"lr": 0.001}
     assert load_recipes(profile) == {"caf": {"lr": 0.0005, "caf_rho": 1e-6}}
-    from ferlib.reporting.search import load_space
+    from ferlib.runs.search import load_space
 
     space = tmp_path / "space.yaml"
     space.write_text("profile: quick\nseeds: [0]\nmethods:\n  baseline:\n    small: {lr: 3e-4}\n")

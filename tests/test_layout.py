@@ -14,7 +14,7 @@ from ferlib.paths import repo_root
 
 PACKAGE = repo_root() / "ferlib"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
-NUMBERS = ("data", "evaluation", "methods", "models", "reporting", "synthetic", "training")
+NUMBERS = ("data", "evaluation", "methods", "models", "reporting", "runs", "synthetic", "training")
 """Subpackages that compute; only ``figures`` and ``course`` may draw."""
 
 
@@ -46,11 +46,12 @@ def test_the_layout_has_one_folder_per_job():
     folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert folders == {
         "course", "data", "evaluation", "figures", "inference", "methods", "models", "reporting",
-        "synthetic", "training",
+        "runs", "synthetic", "training",
     }  # fmt: skip
     top = {p.name for p in PACKAGE.glob("*.py")}
     assert top == {
-        "__init__.py", "__main__.py", "atomic.py", "cli.py", "emotions.py", "params.py", "paths.py"
+        "__init__.py", "__main__.py", "atomic.py", "cli.py", "distributed.py", "emotions.py",
+        "errors.py", "params.py", "paths.py",
     }  # fmt: skip
     readme = (repo_root() / "README.md").read_text()
     for folder in folders:
@@ -65,6 +66,18 @@ def test_numbers_never_import_figures(path):
     for module, _ in imports(path):
         assert not module.startswith(("ferlib.figures", "matplotlib", "seaborn")), (
             f"{module_name(path)} imports {module}: numbers must not depend on figures"
+        )
+
+
+REPORTING_SOURCES = [p for p in SOURCES if p.relative_to(PACKAGE).parts[0] == "reporting"]
+
+
+@pytest.mark.parametrize("path", REPORTING_SOURCES, ids=lambda p: module_name(p))
+def test_reporting_only_makes_tables(path):
+    """Training, loading checkpoints and reading run folders are ``ferlib.runs``'s."""
+    for module, _ in imports(path):
+        assert not module.startswith(("ferlib.training", "ferlib.runs")), (
+            f"{module_name(path)} imports {module}: reporting turns metrics into tables"
         )
 
 

@@ -49,14 +49,14 @@ SWITCHES = {
 @pytest.mark.parametrize("name", ["caf", "avce", "elim"])
 def test_the_authors_code_switch_sets_every_listed_parameter(name):
     cls, pinned = METHODS[name], SWITCHES[name]
-    assert set(cls.authors_code) <= set(PARAMETERS) and set(cls.choices) <= set(PARAMETERS)
+    assert set(cls.authors_code) <= set(PARAMETERS) and set(cls.switches()) <= set(PARAMETERS)
     paper = cls.resolve_options(config(name))
     assert paper == {k: default for k, (default, _) in pinned.items()}
     code = cls.resolve_options(config(name, **{f"{name}_authors_code": True}))
     assert code == {k: value for k, (_, value) in pinned.items()}
     # the switch wins over single settings: every switch set away from the code's value
     away = {
-        k: next(c for c in cls.choices[k] if c != v) if k in cls.choices else v + 1
+        k: next(c for c in PARAMETERS[k].choices if c != v) if PARAMETERS[k].choices else v + 1
         for k, (_, v) in pinned.items()
     }
     forced = cls.resolve_options(config(name, **away, **{f"{name}_authors_code": True}))
@@ -83,7 +83,7 @@ def test_a_bad_choice_fails_before_any_module_is_built(name, monkeypatch):
         raise AssertionError("built a model before checking the method's parameters")
 
     monkeypatch.setattr(base, "build_model", no_model)
-    key = next(iter(METHODS[name].choices))
+    key = METHODS[name].switches()[0]
     with pytest.raises(ValueError, match=f"unknown {key} 'nonsense'; choose one of"):
         build_method(config(name, **{key: "nonsense"}))
 
@@ -127,7 +127,7 @@ def test_backward_and_step_refuses_a_non_finite_loss_before_stepping():
 
 
 def test_collective_helpers_are_identities_without_ddp():
-    from ferlib.training.distributed import all_ranks, average_gradients, is_distributed, rank_mean
+    from ferlib.distributed import all_ranks, average_gradients, is_distributed, rank_mean
 
     assert not is_distributed()
     p = torch.nn.Parameter(torch.ones(3))

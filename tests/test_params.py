@@ -3,6 +3,7 @@ import ast
 import pytest
 import yaml
 
+import ferlib.methods  # noqa: F401  (registers the methods: the names the parameters check)
 from ferlib.course.runner import check_profile_against_course, course_notebooks, declared_parameters
 from ferlib.params import (
     PARAMETERS,

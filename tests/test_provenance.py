@@ -15,6 +15,7 @@ import re
 import pytest
 import yaml
 
+import ferlib.methods  # noqa: F401  (registers the methods whose recipes these tests read)
 from ferlib.params import PARAMETERS, load_recipes, profile_path, resolve_config
 from ferlib.paths import repo_root
 

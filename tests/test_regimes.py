@@ -1,4 +1,5 @@
-"""Sweeps of where each method pays (ferlib/reporting/regimes.py, ferlib/figures/regimes.py)."""
+"""Sweeps of where each method pays (ferlib/runs/sweep.py, ferlib/reporting/regimes.py,
+ferlib/figures/regimes.py)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,16 @@ from ferlib.evaluation.leakage import identity_probe
 from ferlib.evaluation.metrics import va_metrics
 from ferlib.evaluation.outputs import model_outputs, trunk_features
 from ferlib.params import ParameterError, defaults
-from ferlib.reporting.regimes import (
+from ferlib.reporting.regimes import COLUMNS, regime_lines, regime_summary, verdict
+from ferlib.runs.sweep import (
     AXES,
-    COLUMNS,
     point_config,
-    regime_lines,
-    regime_summary,
     resting_offsets,
     resting_slope,
     score_point,
     sweep_configs,
     sweep_table,
     train_people,
-    verdict,
 )
 from ferlib.synthetic import SynthConfig, generate
 from ferlib.training.checkpoint import load_model

@@ -1,5 +1,5 @@
-"""Recipe search (ferlib/reporting/search.py): candidates, ranking on validation, the committed
-choice, and the command."""
+"""Recipe search (ferlib/runs/search.py, ferlib/reporting/search.py): candidates, ranking on
+validation, the committed choice, and the command."""
 
 from __future__ import annotations
 
@@ -11,14 +11,8 @@ import yaml
 
 from ferlib.params import ParameterError, load_recipes, resolve_config, validate_recipes
 from ferlib.paths import repo_root
-from ferlib.reporting.search import (
-    candidate_config,
-    chosen_overrides,
-    load_space,
-    recipes_yaml,
-    search_configs,
-    search_table,
-)
+from ferlib.reporting.search import chosen_overrides, recipes_yaml
+from ferlib.runs.search import candidate_config, load_space, search_configs, search_table
 
 SPACE = {
     "profile": "ci",

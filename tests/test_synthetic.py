@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from ferlib.data.images import png_text
-from ferlib.emotions import CODE, EMOTIONS
-from ferlib.synthetic import PROMPT_FIDELITY, VA_STATS, SynthConfig, generate, plan_images
+from ferlib.emotions import CODE, EMOTIONS, VA_STATS
+from ferlib.synthetic import PROMPT_FIDELITY, SynthConfig, generate, plan_images
 from ferlib.synthetic.builder import ensure_synthetic, identity_splits
 from ferlib.synthetic.identity import sample_identity
 from ferlib.synthetic.prompts import parse_webui_parameters

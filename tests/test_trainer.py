@@ -12,8 +12,9 @@ import torch
 from ferlib.data import load_dataset
 from ferlib.methods import build_method
 from ferlib.params import resolve_config
+from ferlib.runs.store import fit_or_load
 from ferlib.training import checkpoint as ckpt
-from ferlib.training.trainer import TrainingDivergedError, fit_or_load, train
+from ferlib.training.trainer import TrainingDivergedError, train
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +131,9 @@ def test_fit_or_load_does_not_retrain_a_finished_run(config, tiny_data, tmp_path
     def no_training(*args, **kwargs):
         raise AssertionError("retrained a finished run")
 
-    import ferlib.training.trainer as trainer
+    import ferlib.runs.store as store
 
-    monkeypatch.setattr(trainer, "train", no_training)
+    monkeypatch.setattr(store, "train", no_training)
     again = fit_or_load(config, tmp_path, data=tiny_data, progress=False)
     assert not again.trained and again.metrics == first.metrics
     # the history reads back as it was logged: same values, integer epochs and iterations
@@ -259,7 +260,8 @@ def test_without_dropout_32_samples_are_overfitted(config):
 
 
 def test_matching_runs_treat_a_relative_data_dir_as_its_absolute_path(tmp_path, monkeypatch):
-    import ferlib.training.trainer as trainer_module
+    import ferlib.runs.store as store
+    from ferlib.params import DATA_KEYS
     from ferlib.paths import repo_root
 
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
@@ -268,17 +270,17 @@ def test_matching_runs_treat_a_relative_data_dir_as_its_absolute_path(tmp_path, 
     assert outputs_home() == tmp_path.resolve()
     run = tmp_path / "runs" / "diffusionfer" / "baseline" / "abc" / "seed0"
     run.mkdir(parents=True)
-    config = {k: None for k in trainer_module.DATA_KEYS} | {"dataset": "diffusionfer"}
+    config = {k: None for k in DATA_KEYS} | {"dataset": "diffusionfer"}
     stored = config | {"data_dir": "../shared/data/dev"}
     (run / "metrics.json").write_text(json.dumps({"config": stored}))
     absolute = config | {"data_dir": str((repo_root() / "../shared/data/dev").resolve())}
-    assert trainer_module.matching_runs(absolute, "baseline") == [run]
-    assert trainer_module.matching_runs(config | {"data_dir": "/elsewhere"}, "baseline") == []
+    assert store.matching_runs(absolute, "baseline") == [run]
+    assert store.matching_runs(config | {"data_dir": "/elsewhere"}, "baseline") == []
 
 
 def test_fit_or_load_finds_its_own_run_folder(config, tiny_data, tmp_path, monkeypatch):
     from ferlib.data.fingerprint import data_fingerprint
-    from ferlib.training.trainer import run_dir
+    from ferlib.runs.store import run_dir
 
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
     result = fit_or_load({**config, "epochs": 1}, data=tiny_data, progress=False)
@@ -294,12 +296,12 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
 ):
     import dataclasses
 
-    import ferlib.training.trainer as trainer_module
+    import ferlib.runs.parallel as parallel
 
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
     quick = {**config, "epochs": 1}
     trained = []
-    real_fit = trainer_module.fit_or_load
+    real_fit = fit_or_load
 
     anonymous = dataclasses.replace(tiny_data, frame=tiny_data.frame.assign(identity=None))
 
@@ -307,12 +309,12 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
         trained.append((recipe["method"], recipe["seed"]))
         return real_fit(recipe, out_dir, data=anonymous, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "fit_or_load", counting_fit)
+    monkeypatch.setattr(parallel, "fit_or_load", counting_fit)  # train_runs' sequential path
     fit_or_load(quick, data=anonymous, progress=False)  # seed 0 exists already
     # seed 1 exists only with another recipe: it is not this recipe's run, so it is trained again
     other = real_fit({**quick, "epochs": 2, "seed": 1}, data=anonymous, progress=False)
     logged = []
-    runs = trainer_module.seed_runs(
+    runs = parallel.seed_runs(
         quick, ["baseline", "elim"], [0, 1], data=anonymous, log=logged.append
     )
     assert trained == [("baseline", 1)]
@@ -320,10 +322,10 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
     assert [p.name for p in runs["baseline"].values()] == ["seed0", "seed1"]
     assert runs["baseline"][1] != other.out_dir
     assert logged == [f"elim: left out — elim needs identities and {tiny_data.name} has none"]
-    again = trainer_module.seed_runs(quick, ["baseline"], [0, 1], anonymous, logged.append)
+    again = parallel.seed_runs(quick, ["baseline"], [0, 1], anonymous, logged.append)
     assert again == runs and trained == [("baseline", 1)]  # nothing retrained
     # with a recipe section, the runs are that recipe's: seed 1 of epochs=2 exists, seed 0 trains
-    own = trainer_module.seed_runs(
+    own = parallel.seed_runs(
         quick, ["baseline"], [0, 1], anonymous, logged.append, recipes={"baseline": {"epochs": 2}}
     )
     assert trained == [("baseline", 1), ("baseline", 0)]
@@ -334,22 +336,22 @@ def test_train_runs_in_worker_processes_match_a_run_on_as_many_threads(
     config, tiny_data, tmp_path, monkeypatch
 ):
     from ferlib.data.fingerprint import data_fingerprint
-    from ferlib.training.distributed import weight_digest
-    from ferlib.training.trainer import run_dir, train_runs
+    from ferlib.distributed import weight_digest
+    from ferlib.runs import run_dir, train_runs
 
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path))
-    recipes = [{**config, "epochs": 1, "seed": s} for s in (0, 1)]
-    train_runs(recipes, workers=2)  # two spawned processes, one thread each
+    configs = [{**config, "epochs": 1, "seed": s} for s in (0, 1)]
+    train_runs(configs, workers=2)  # two spawned processes, one thread each
     digest = data_fingerprint(tiny_data)["digest"]
-    for recipe in recipes:
-        assert (run_dir(recipe, data_digest=digest) / "metrics.json").is_file()
+    for one in configs:
+        assert (run_dir(one, data_digest=digest) / "metrics.json").is_file()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        here = train(recipes[1], tmp_path / "here", data=tiny_data, progress=False)
+        here = train(configs[1], tmp_path / "here", data=tiny_data, progress=False)
     finally:
         torch.set_num_threads(threads)
-    there, _ = ckpt.load_model(run_dir(recipes[1], data_digest=digest) / ckpt.BEST)
+    there, _ = ckpt.load_model(run_dir(configs[1], data_digest=digest) / ckpt.BEST)
     assert weight_digest(there) == weight_digest(here.model)
 
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import torch
 
-from ..data import FERData, make_loader
+from ..data import FERData, load_from_config, make_loader
 from ..evaluation.outputs import to_model_input
 from ..methods import build_method
+from ..params import resolve_config
 from ..training.device import select_device, use_channels_last
 
 
@@ -129,3 +130,37 @@ def run_bench(
         )
     result["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     return result
+
+
+LAYOUTS: dict[str, bool | None] = {"auto": None, "contiguous": False, "channels_last": True}
+"""``ferlib bench --layout``: the memory layout to time (``auto``: the trainer's)."""
+
+
+def bench_profile(
+    profile: str,
+    overrides: dict[str, Any],
+    backbones: list[str] | None = None,
+    steps: int = 10,
+    layout: str = "auto",
+) -> dict[str, Any]:
+    """``ferlib bench``: ``run_bench`` on the data and settings of ``profile`` with
+    ``overrides``, in the memory layout ``layout`` (a key of ``LAYOUTS``)."""
+    config = resolve_config(profile, overrides)
+    data = load_from_config(config)
+    return run_bench(data, config, backbones, steps=steps, channels_last=LAYOUTS[layout])
+
+
+def bench_text(result: dict[str, Any]) -> str:
+    """``run_bench``'s figures for people: one line per figure, then a table of backbones."""
+    lines = [f"{key:<30} {value}" for key, value in result.items() if key != "backbones"]
+    lines.append(
+        f"{'backbone':<20} {'train/s loader':>15} {'train/s staged':>15} {'share':>6} "
+        f"{'infer/s':>10}"
+    )
+    for name, r in result["backbones"].items():
+        lines.append(
+            f"{name:<20} {r['train_images_per_s_loader']:>15.1f} "
+            f"{r['train_images_per_s_prestaged']:>15.1f} {r['loader_share_of_prestaged']:>6.2f}"
+            f" {r['inference_images_per_s']:>10.1f}"
+        )
+    return "\n".join(lines)

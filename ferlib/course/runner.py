@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -309,35 +309,29 @@ def failure_line(err: BaseException) -> str:
     return f"{name}: {lines[0] if lines else ''}".strip()[:300]
 
 
-def run_notebooks(
+@dataclass
+class CoursePlan:
+    """What a course run will do (``plan_run``): the profile's values, the ``--set`` overrides,
+    the resolved configuration (whose data the summary reports on), the methods and the steps."""
+
+    profile: str
+    params: dict[str, Any]
+    overrides: dict[str, Any]
+    config: dict[str, Any]
+    methods: list[str]
+    steps: list[Step]
+
+
+def plan_run(
     profile: str = "quick",
     only: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
-    out_dir: Path | None = None,
-    kernel: str | None = None,
     methods: list[str] | None = None,
-    log: Callable[..., None] | None = None,
-    cell_progress: bool = False,
-) -> list[NotebookResult]:
-    """Execute the course (or the notebooks whose name starts with one of ``only``) for
-    ``methods`` (default: all), then write ``summary.json`` and ``summary.md`` in ``out_dir``.
-
-    ``log`` receives the progress lines (``print(…, end=…)``-like; default: flushed to stdout);
-    ``cell_progress`` shows papermill's per-cell progress bar inside each notebook. Each notebook
-    replaces its output only once done (``execute_step``). Ctrl-C stops the kernel, keeps the
-    earlier output of the notebook it cut, writes a summary that says so and raises
-    ``CourseInterrupted``.
-    """
-
-    def say(text: str, end: str = "\n") -> None:
-        if log is not None:
-            log(text, end=end)
-        else:
-            print(text, end=end, flush=True)
-
+) -> CoursePlan:
+    """Check the profile, ``overrides`` and ``methods`` against the course, then plan its steps
+    (``plan_course``) for the notebooks ``only`` names (all without it); nothing runs yet."""
     from ..methods import METHODS
 
-    started = time.perf_counter()
     params = load_profile(profile)
     recipes = load_recipes(profile)
     validate(overrides or {}, "--set")
@@ -354,81 +348,138 @@ def run_notebooks(
     if any({"method", "methods"} & set(declared_parameters(nb)) for nb in chosen):
         involved = methods
     steps = plan_course(chosen, methods, unrunnable_methods(involved, config), recipes)
-    out_dir = out_dir or outputs_home() / Path(str(profile)).stem
+    return CoursePlan(str(profile), params, dict(overrides or {}), config, methods, steps)
+
+
+@dataclass
+class CourseRun:
+    """A course run under way: its plan, where it writes, how it talks, and what has run."""
+
+    plan: CoursePlan
+    out_dir: Path
+    kernel: str
+    say: Callable[..., None]
+    cell_progress: bool
+    started: float  # when the run began (planning included)
+    timings: dict[str, float] = field(default_factory=dict)  # ``TIMINGS``, updated as it goes
+    results: list[NotebookResult] = field(default_factory=list)
+    step_started: float = field(default_factory=time.perf_counter)  # the latest notebook's
+
+
+def run_notebooks(
+    profile: str = "quick",
+    only: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    out_dir: Path | None = None,
+    kernel: str | None = None,
+    methods: list[str] | None = None,
+    log: Callable[..., None] | None = None,
+    cell_progress: bool = False,
+) -> list[NotebookResult]:
+    """Execute the course (or the notebooks whose name starts with one of ``only``) for
+    ``methods`` (default: all), then write ``summary.json`` and ``summary.md`` in ``out_dir``:
+    ``plan_run``, then ``execute_plan``, then ``report_run``.
+
+    ``log`` receives the progress lines (``print(…, end=…)``-like; default: flushed to stdout);
+    ``cell_progress`` shows papermill's per-cell progress bar inside each notebook. Each notebook
+    replaces its output only once done (``execute_step``). Ctrl-C stops the kernel, keeps the
+    earlier output of the notebook it cut, writes a summary that says so and raises
+    ``CourseInterrupted``.
+    """
+
+    def say(text: str, end: str = "\n") -> None:
+        if log is not None:
+            log(text, end=end)
+        else:
+            print(text, end=end, flush=True)
+
+    started = time.perf_counter()
+    plan = plan_run(profile, only, overrides, methods)
+    out_dir = out_dir or outputs_home() / Path(plan.profile).stem
     out_dir.mkdir(parents=True, exist_ok=True)
-    kernel = kernel or kernel_name()
-    timings = load_timings(out_dir)
-    estimate = time_left(steps, 0, timings)
+    run = CourseRun(plan, out_dir, kernel or kernel_name(), say, cell_progress, started)
+    run.timings = load_timings(out_dir)
+    estimate = time_left(plan.steps, 0, run.timings)
     say(
-        f"FER-Zoo course, profile {Path(str(profile)).stem}: {len(steps)} notebooks -> "
+        f"FER-Zoo course, profile {Path(plan.profile).stem}: {len(plan.steps)} notebooks -> "
         f"{display_path(out_dir)}"
         + (f" (about {minutes(estimate)}, from the last run)" if estimate is not None else "")
     )
-    results: list[NotebookResult] = []
-    width = len(str(len(steps)))
-    start = time.perf_counter()
+    run.step_started = time.perf_counter()
+    execute_plan(run)
+    report_run(run)
+    return run.results
+
+
+def execute_plan(run: CourseRun) -> None:
+    """Each step of the plan in turn (``run_step``), its result added to ``run.results``;
+    Ctrl-C stops the kernels and ends in ``report_interrupted``."""
     try:
-        for i, step in enumerate(steps, 1):
-            target = out_dir / step.output
-            head = f"[{i:>{width}}/{len(steps)}] {Path(step.output).stem}"
-            if step.skip:
-                say(f"{head} skipped: {step.skip}")
-                results.append(
-                    NotebookResult(
-                        step.notebook.name,
-                        "skipped",
-                        0.0,
-                        str(target),
-                        step.skip,
-                        {**step.recipe, **step.parameters},
-                    )
-                )
-                continue
-            say(f"{head} …", end="\n" if cell_progress else "")
-            inject = step_parameters(step, params, overrides)
-            start = time.perf_counter()
-            status, error, written = execute_step(step, target, inject, kernel, cell_progress)
-            seconds = time.perf_counter() - start
-            result = NotebookResult(
-                step.notebook.name,
-                status,
-                seconds,
-                str(target),
-                error,
-                {**step.recipe, **step.parameters},
-            )
-            results.append(result)  # done: a Ctrl-C from here on stops the next one
-            if written:
-                result.figures = save_figures(target, out_dir / "figures" / Path(step.output).stem)
-            if status == "ok":
-                timings[step.output] = seconds
-                atomic_write_text(json.dumps(timings, indent=1, sort_keys=True), out_dir / TIMINGS)
-                outcome = f"ok {seconds:.0f} s"
-            else:
-                outcome = f"FAILED after {seconds:.0f} s: {error.splitlines()[0][:160]}"
-            clock = f"total {minutes(time.perf_counter() - started)}"
-            left = time_left(steps, i, timings)
-            if left is not None and i < len(steps):
-                clock += f", about {minutes(left)} left"
-            say(f"{head} {outcome}  ({clock})" if cell_progress else f" {outcome}  ({clock})")
+        for i, step in enumerate(run.plan.steps, 1):
+            run_step(run, i, step)
     except KeyboardInterrupt:
         stop_kernels()
-        cut = interrupted_results(steps[len(results) :], out_dir, time.perf_counter() - start)
-        where = f"during {Path(cut[0].output).name} ({cut[0].error})" if cut else "at the end"
-        say(" interrupted" if cut and not cell_progress else f"interrupted {where}")
-        total = time.perf_counter() - started
-        write_summary(out_dir, str(profile), config, methods, results + cut, total)
-        raise CourseInterrupted(
-            f"{where}; {display_path(out_dir / 'summary.md')} lists what ran"
-        ) from None
-    total = time.perf_counter() - started
-    write_summary(out_dir, str(profile), config, methods, results, total)
+        report_interrupted(run)
+
+
+def run_step(run: CourseRun, i: int, step: Step) -> None:
+    """The ``i``-th step: skipped with its reason, or executed (``execute_step``) with its
+    figures saved and its time recorded; one line says how it went and the time left."""
+    steps, out_dir, say = run.plan.steps, run.out_dir, run.say
+    target = out_dir / step.output
+    head = f"[{i:>{len(str(len(steps)))}}/{len(steps)}] {Path(step.output).stem}"
+    parameters = {**step.recipe, **step.parameters}
+    if step.skip:
+        say(f"{head} skipped: {step.skip}")
+        run.results.append(
+            NotebookResult(step.notebook.name, "skipped", 0.0, str(target), step.skip, parameters)
+        )
+        return
+    say(f"{head} …", end="\n" if run.cell_progress else "")
+    inject = step_parameters(step, run.plan.params, run.plan.overrides)
+    run.step_started = time.perf_counter()
+    status, error, written = execute_step(step, target, inject, run.kernel, run.cell_progress)
+    seconds = time.perf_counter() - run.step_started
+    result = NotebookResult(step.notebook.name, status, seconds, str(target), error, parameters)
+    run.results.append(result)  # done: a Ctrl-C from here on stops the next one
+    if written:
+        result.figures = save_figures(target, out_dir / "figures" / Path(step.output).stem)
+    if status == "ok":
+        run.timings[step.output] = seconds
+        atomic_write_text(json.dumps(run.timings, indent=1, sort_keys=True), out_dir / TIMINGS)
+        outcome = f"ok {seconds:.0f} s"
+    else:
+        outcome = f"FAILED after {seconds:.0f} s: {error.splitlines()[0][:160]}"
+    clock = f"total {minutes(time.perf_counter() - run.started)}"
+    left = time_left(steps, i, run.timings)
+    if left is not None and i < len(steps):
+        clock += f", about {minutes(left)} left"
+    say(f"{head} {outcome}  ({clock})" if run.cell_progress else f" {outcome}  ({clock})")
+
+
+def report_interrupted(run: CourseRun) -> NoReturn:
+    """After Ctrl-C: the steps it cut off (``interrupted_results``) in the summary, and
+    ``CourseInterrupted`` saying where it stopped."""
+    remaining = run.plan.steps[len(run.results) :]
+    cut = interrupted_results(remaining, run.out_dir, time.perf_counter() - run.step_started)
+    where = f"during {Path(cut[0].output).name} ({cut[0].error})" if cut else "at the end"
+    run.say(" interrupted" if cut and not run.cell_progress else f"interrupted {where}")
+    plan, total = run.plan, time.perf_counter() - run.started
+    write_summary(run.out_dir, plan.profile, plan.config, plan.methods, run.results + cut, total)
+    raise CourseInterrupted(
+        f"{where}; {display_path(run.out_dir / 'summary.md')} lists what ran"
+    ) from None
+
+
+def report_run(run: CourseRun) -> None:
+    """``summary.json`` and ``summary.md`` (``write_summary``), and the closing line."""
+    plan, results, total = run.plan, run.results, time.perf_counter() - run.started
+    write_summary(run.out_dir, plan.profile, plan.config, plan.methods, results, total)
     counts = {k: sum(r.status == k for r in results) for k in ("ok", "skipped", "failed")}
-    say(
+    run.say(
         f"done in {minutes(total)}: {counts['ok']} ok, {counts['skipped']} skipped, "
-        f"{counts['failed']} failed -> {display_path(out_dir / 'summary.md')}"
+        f"{counts['failed']} failed -> {display_path(run.out_dir / 'summary.md')}"
     )
-    return results
 
 
 class CourseInterrupted(KeyboardInterrupt):
@@ -513,21 +564,11 @@ def write_summary(
 ) -> None:
     """``summary.json`` (machine-readable) and ``summary.md`` (for people) of a course run: each
     notebook's status and time, and the results of every finished run on this data."""
-    from ..reporting.runs import collect_runs, results_markdown, summarize_runs
-    from ..training.trainer import matching_runs
+    from ..reporting.runs import results_markdown, summarize_runs
+    from ..runs.collect import runs_on_data
 
-    runs = [run for m in methods for run in matching_runs(config, m)]
-    if runs:  # keep the runs on exactly this data (not those on an edited copy of it)
-        try:
-            from ..data import load_from_config
-            from ..data.fingerprint import data_fingerprint
-
-            digest = data_fingerprint(load_from_config(config))["digest"]
-            runs = [run for m in methods for run in matching_runs(config, m, data_digest=digest)]
-        except Exception:  # the data itself failed (each notebook said why): list by settings
-            pass
-    frames = [collect_runs(run) for run in runs]
-    summary = summarize_runs(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
+    found = runs_on_data(config, methods)  # the finished runs on this data
+    summary = summarize_runs(found) if len(found) else pd.DataFrame()
     stopped = next((r for r in results if r.status == "interrupted"), None)
     blob = {
         "profile": profile,

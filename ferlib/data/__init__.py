@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UserError
 from ..paths import resolve
 from .cache import cache_images, store_size
 from .diffusionfer import load_diffusionfer
@@ -48,10 +49,10 @@ def load_dataset(
         data = load_diffusionfer(ensure_diffusionfer(folder), variant)
     elif dataset == "csv":
         if folder is None:
-            raise ValueError("dataset 'csv' needs data_dir: the VA CSV file or its folder")
+            raise UserError("dataset 'csv' needs data_dir: the VA CSV file or its folder")
         data = load_va_csv(folder)
     else:
-        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise UserError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     return cache_images(data, image_size) if image_size else data
 
 
@@ -71,6 +72,16 @@ def load_from_config(config: dict) -> FERData:
     )
 
 
+def report_text(data: FERData, max_names: int = 5, as_json: bool = False) -> str:
+    """``ferlib data-report``: the data report as JSON, or for people (``max_names`` file names
+    per reason) with the images of each split."""
+    if as_json:
+        return data.report.to_json()
+    counts = data.frame["split"].value_counts()
+    splits = ", ".join(f"{s} {counts.get(s, 0)}" for s in ("train", "val", "test"))
+    return data.report.format(max_names=max_names) + "\n  splits: " + splits
+
+
 __all__ = [
     "COLUMNS",
     "DATASETS",
@@ -88,6 +99,7 @@ __all__ = [
     "load_diffusionfer",
     "load_va_csv",
     "make_loader",
+    "report_text",
     "store_size",
     "to_hf_dataset",
 ]

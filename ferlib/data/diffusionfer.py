@@ -23,7 +23,15 @@ import pandas as pd
 
 from ..emotions import EMOTIONS
 from .images import is_image_file, png_text
-from .records import COLUMNS, DuplicateRows, FERData, finalise, given_splits, require_columns
+from .records import (
+    COLUMNS,
+    DuplicateRows,
+    FERData,
+    finalise,
+    given_splits,
+    read_sheet,
+    require_columns,
+)
 from .report import DataReport
 
 SHEET = "dataset_sheet.csv"
@@ -79,8 +87,7 @@ def load_diffusionfer(
     report.images_found = len(disk)
 
     sheet_path = root / SHEET
-    sheet = pd.read_csv(sheet_path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    sheet.columns = [c.strip() for c in sheet.columns]
+    sheet = read_sheet(sheet_path)
     require_columns(list(sheet.columns), REQUIRED, sheet_path)
     if "split" in sheet:
         sheet["split"] = given_splits(sheet["split"], sheet_path)

@@ -14,6 +14,7 @@ import os
 import zipfile
 from pathlib import Path
 
+from ..errors import OfflineError
 from ..paths import data_home
 from .diffusionfer import find_release_root
 from .records import FERData
@@ -45,7 +46,7 @@ def download_diffusionfer(target: Path | None = None, repo_id: str = HUB_REPO) -
     """
     target = Path(target or default_diffusionfer_dir())
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise RuntimeError(
+        raise OfflineError(
             f"downloading {repo_id} into {target} needs the network, but HF_HUB_OFFLINE is set "
             "(./run_all.sh sets it unless told otherwise): run once with HF_HUB_OFFLINE=0, or "
             "point data_dir (--data-dir) at an extracted copy of the release"

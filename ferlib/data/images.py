@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import UserError
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 
-class CorruptImageError(ValueError):
+class CorruptImageError(UserError):
     """An image file that is truncated or cannot be decoded; the message names the file."""
 
 

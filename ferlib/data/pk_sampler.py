@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from ..errors import UserError
 from .augment import Augmentation
 from .records import FERData
 from .torch_data import CachedVADataset, already_batched
@@ -35,7 +36,7 @@ def identity_codes(frame: pd.DataFrame) -> np.ndarray:
     ident = ident.where(ident.notna() & (ident.astype(str).str.strip() != ""))
     codes, names = pd.factorize(ident, sort=True)
     if len(names) < 2:
-        raise ValueError(
+        raise UserError(
             f"ELIM needs identity labels, but the training split has {len(names)} identities: "
             "give the data an 'identity' column (otherwise the first folder of each image path "
             "is used, and a dataset whose paths all share one folder has no identities), or use "
@@ -85,7 +86,7 @@ class PKSampler(Sampler[list[int]]):
                 len(codes),
             )
         if len(self.groups) < max(p, 2):
-            raise ValueError(
+            raise UserError(
                 f"P×K sampler: {len(self.groups)} identities have at least 2 images; "
                 f"need at least max(P, 2) = {max(p, 2)}"
             )
@@ -93,7 +94,7 @@ class PKSampler(Sampler[list[int]]):
         self.rank, self.world_size = rank, world_size
         self.batches_per_epoch = eligible // (p * k)  # every rank together
         if self.batches_per_epoch < world_size:
-            raise ValueError(
+            raise UserError(
                 f"P×K sampler: {eligible} eligible images give {self.batches_per_epoch} batches "
                 f"of P×K = {p}×{k}, fewer than one per rank ({world_size})"
             )

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from ..emotions import EMOTIONS
+from ..errors import UserError
 from .report import DataReport, va_scale_cause
 from .splits import SPELLINGS, SPLITS, assign_splits
 
@@ -32,7 +33,7 @@ COLUMNS = (
 )
 
 
-class ColumnError(ValueError):
+class ColumnError(UserError):
     """A label file lacks a required column, or a column holds values it cannot take; the message
     names the column and the file."""
 
@@ -87,7 +88,7 @@ class FERData:
         if split == "all":
             return self
         if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}, all")
+            raise UserError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}, all")
         mask = (self.frame["split"] == split).to_numpy()
         images = None if self.images is None else self.images[torch.from_numpy(mask)]
         return FERData(
@@ -105,6 +106,17 @@ class FERData:
         people = f" of {self.frame['identity'].nunique()} people" if self.has_identities else ""
         sizes = "/".join(str(int(counts.get(s, 0))) for s in SPLITS)
         return f"{len(self)} images{people}; {'/'.join(SPLITS)} = {sizes}"
+
+
+def read_sheet(path: Path) -> pd.DataFrame:
+    """A label sheet (CSV) as strings, its column names stripped; a file pandas cannot read as
+    CSV text (binary, empty, malformed) is a ``UserError`` with pandas' own message."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except ValueError as err:  # ParserError, EmptyDataError, UnicodeDecodeError
+        raise UserError(str(err)) from err
+    table.columns = [c.strip() for c in table.columns]
+    return table
 
 
 def require_columns(columns: list[str], required: tuple[str, ...], source: Path) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..errors import UserError
 from ..paths import display_path
 
 # reason -> (what the loader does, explanation)
@@ -62,7 +63,7 @@ STOP_SHARE = 0.5
 """… and stops when more than this share is (the data is most likely prepared wrongly)."""
 
 
-class DataDroppedError(ValueError):
+class DataDroppedError(UserError):
     """Most (or all) rows were dropped; the message gives the counts, the likely cause and the
     command that lists every file."""
 

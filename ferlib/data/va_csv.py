@@ -33,7 +33,15 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from .images import is_image_file
-from .records import COLUMNS, DuplicateRows, FERData, finalise, given_splits, require_columns
+from .records import (
+    COLUMNS,
+    DuplicateRows,
+    FERData,
+    finalise,
+    given_splits,
+    read_sheet,
+    require_columns,
+)
 from .report import DataReport
 
 REQUIRED = ("path", "valence", "arousal")
@@ -53,8 +61,7 @@ def load_va_csv(
             )
         csv_path = candidates[0]
     root = Path(image_root).expanduser() if image_root else csv_path.parent
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    table.columns = [c.strip() for c in table.columns]
+    table = read_sheet(csv_path)
     require_columns(list(table.columns), REQUIRED, csv_path)
     if "split" in table:
         table["split"] = given_splits(table["split"], csv_path)

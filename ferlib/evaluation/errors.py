@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ import torch
 from scipy import stats
 
 from ..emotions import EMOTIONS
+from ..errors import UserError
 from .arrays import as_numpy, va_array
 from .metrics import METRIC_KEYS, va_metrics, va_scores
 
@@ -39,6 +40,47 @@ _BOOT_CELLS = 1_000_000  # resampled rows per vectorised chunk: 8 MB per float64
 
 # --------------------------------------------------------------------------------------------
 # bootstrap
+
+
+def _check_resampling(n_boot: int, level: float) -> None:
+    """The checks both intervals make of their resampling settings (``UserError`` naming the
+    value: ``ferlib sweep --n-boot`` reaches them)."""
+    if n_boot < 1:
+        raise UserError(f"n_boot must be at least 1, not {n_boot}")
+    if not 0 < level < 1:
+        raise UserError(f"level must be between 0 and 1, not {level}")
+
+
+def _resampled(
+    statistic: Callable[..., np.ndarray],
+    n: int,
+    n_boot: int,
+    level: float,
+    seed: int,
+    width: int = 1,
+) -> np.ndarray:
+    """``statistic`` of ``n_boot`` resamples of the ``n`` row indices drawn with replacement
+    (``scipy.stats.bootstrap``, the draw fixed by ``seed``), one column per resample, scored
+    vectorised in chunks of about a million rows (``width`` rows scored per row drawn).
+
+    scipy's own interval is NaN, with a ``DegenerateDataWarning``, as soon as one resample's
+    score is NaN (a resample of constant labels has no PCC) or the distribution is degenerate
+    (a method against itself); the callers take the percentiles from this distribution
+    themselves, leaving such resamples out, so the warning is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (np.arange(n),),
+            statistic,
+            n_resamples=n_boot,
+            batch=max(1, _BOOT_CELLS // (n * width)),
+            vectorized=True,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    return result.bootstrap_distribution
 
 
 def bootstrap_ci(
@@ -72,10 +114,7 @@ def bootstrap_ci(
     n = len(y)
     if n == 0:
         raise ValueError("no samples to bootstrap")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, not {n_boot}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level}")
+    _check_resampling(n_boot, level)
     keys = tuple(keys)
     known = (*METRIC_KEYS, "ccc_mean")
     unknown = [k for k in keys if k not in known]
@@ -90,23 +129,10 @@ def bootstrap_ci(
         scores = va_scores(p_t[rows], y_t[rows])
         return np.stack([scores[k].numpy() for k in keys])
 
-    with warnings.catch_warnings():
-        # scipy's interval is NaN (with this warning) as soon as one resample's score is NaN (a
-        # resample of constant labels has no PCC); those resamples are left out and counted here.
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap(
-            (np.arange(n),),
-            statistic,
-            n_resamples=n_boot,
-            batch=max(1, _BOOT_CELLS // n),
-            vectorized=True,
-            confidence_level=level,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
+    distribution = _resampled(statistic, n, n_boot, level, seed)
     q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
     rows = []
-    for k, values in zip(keys, result.bootstrap_distribution, strict=True):
+    for k, values in zip(keys, distribution, strict=True):
         finite = values[~np.isnan(values)]
         low, high = np.percentile(finite, q) if finite.size else (math.nan, math.nan)
         rows.append(
@@ -133,6 +159,19 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
         return math.nan, math.nan
     low, high = np.percentile(finite, 100 * np.array([(1 - level) / 2, (1 + level) / 2]))
     return float(low), float(high)
+
+
+def _seed_stack(name: str, preds: Any, shape: tuple[int, ...]) -> torch.Tensor:
+    """A method's predictions as a ``(seeds, N, 2)`` tensor (one ``(N, 2)`` array is one seed);
+    ``shape`` is the labels' ``(N, 2)``."""
+    p = as_numpy(preds)
+    p = p[None] if p.ndim == 2 else p
+    if p.ndim != 3 or p.shape[1:] != shape:
+        raise ValueError(
+            f"predictions of {name!r} must be (N, 2) or (seeds, N, 2) with N = {shape[0]}, "
+            f"got {tuple(as_numpy(preds).shape)}"
+        )
+    return torch.from_numpy(p)
 
 
 def paired_bootstrap(
@@ -171,25 +210,13 @@ def paired_bootstrap(
         raise ValueError(f"reference {reference!r} is not among the methods {list(preds)}")
     if key not in (*METRIC_KEYS, "ccc_mean"):
         raise ValueError(f"unknown metric key {key!r}; choose from {(*METRIC_KEYS, 'ccc_mean')}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, not {n_boot}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level}")
+    _check_resampling(n_boot, level)
     y = va_array(targets, "targets")
     n = len(y)
     if n < 2:
         raise ValueError("paired_bootstrap needs at least two test images")
     names = [reference, *(m for m in preds if m != reference)]
-    stacks = {}
-    for name in names:
-        p = as_numpy(preds[name])
-        p = p[None] if p.ndim == 2 else p
-        if p.ndim != 3 or p.shape[1:] != y.shape:
-            raise ValueError(
-                f"predictions of {name!r} must be (N, 2) or (seeds, N, 2) with N = {n}, "
-                f"got {tuple(as_numpy(preds[name]).shape)}"
-            )
-        stacks[name] = torch.from_numpy(p)
+    stacks = {name: _seed_stack(name, preds[name], y.shape) for name in names}
     y_t = torch.from_numpy(y)
 
     def scores(rows: np.ndarray) -> np.ndarray:
@@ -203,22 +230,8 @@ def paired_bootstrap(
         return np.concatenate([score, score - score[:1]])
 
     most_seeds = max(len(p) for p in stacks.values())
-    with warnings.catch_warnings():
-        # a degenerate distribution (the reference against itself) makes scipy warn; the
-        # percentiles are taken below from the resampled scores themselves
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap(
-            (np.arange(n),),
-            statistic,
-            n_resamples=n_boot,
-            batch=max(1, _BOOT_CELLS // (n * most_seeds * len(names))),
-            vectorized=True,
-            confidence_level=level,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
+    distribution = _resampled(statistic, n, n_boot, level, seed, most_seeds * len(names))
     full = scores(np.arange(n))
-    distribution = result.bootstrap_distribution
     rows = []
     for i, name in enumerate(names):
         low, high = _percentiles(distribution[i], level)

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.transforms import normalize
+from ..errors import UserError
 from .metrics import VAMetrics
 
 
@@ -46,7 +47,7 @@ def model_outputs(
             latents.append(z.float().cpu())
             targets.append(y)
     if not preds:
-        raise ValueError("evaluation split is empty")
+        raise UserError("evaluation split is empty")
     return torch.cat(preds).double(), torch.cat(latents), torch.cat(targets).double()
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data import image_ops as ops
+from ..errors import UserError
 from ..params import check_choice
 
 
@@ -102,7 +103,7 @@ def shift_names(spec: str) -> list[str]:
         return list(SHIFTS)
     names = [name.strip() for name in spec.split(",") if name.strip()]
     if not names:
-        raise ValueError(f"no shift named in {spec!r}; choose from all, {', '.join(SHIFTS)}")
+        raise UserError(f"no shift named in {spec!r}; choose from all, {', '.join(SHIFTS)}")
     for name in names:
         check_choice(name, tuple(SHIFTS), "shift")
     return names

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -55,25 +56,7 @@ def intensity_split(
     m = int(m)
     fig = Figure(figsize=(13.5, 4.4), layout="constrained")
     hist_ax, plane_ax, pair_ax = fig.subplots(1, 3, width_ratios=[1.15, 1, 1])
-
-    bins = np.linspace(0, 1, 33)
-    for k, (name, colour, delta) in enumerate(
-        (("|valence|", "#1f77b4", delta_v), ("|arousal|", "#9467bd", delta_a))
-    ):
-        hist_ax.hist(np.abs(y[:, k]), bins=bins, color=colour, alpha=0.45, label=name)
-        if delta is not None:
-            hist_ax.axvline(delta, color=colour, linestyle="--", linewidth=1.6)
-            hist_ax.text(
-                delta,
-                hist_ax.get_ylim()[1] * (0.92 - 0.1 * k),
-                f" δ_{name[1]} = {delta:.3f}",
-                color=colour,
-                fontsize=9,
-            )
-    hist_ax.set(xlabel="absolute label", ylabel="images in the batch", xlim=(0, 1))
-    hist_ax.set_title("Otsu threshold of |v| and of |a|", fontsize=10)
-    hist_ax.legend(fontsize=8, frameon=False, loc="upper right")
-
+    _threshold_histograms(hist_ax, y, delta_v, delta_a)
     delta_r = (
         math.hypot(delta_v, delta_a) if delta_v is not None and delta_a is not None else math.nan
     )
@@ -89,6 +72,38 @@ def intensity_split(
                 linestyle="--",
                 zorder=1,
             )
+    _split_plane(plane_ax, y, s, w, m, delta_r)
+    _pair_links(pair_ax, y, s, w, m)
+    return fig
+
+
+def _threshold_histograms(
+    ax: Axes, y: np.ndarray, delta_v: float | None, delta_a: float | None
+) -> None:
+    """Histograms of |v| and |a| with their Otsu thresholds (left panel)."""
+    bins = np.linspace(0, 1, 33)
+    for k, (name, colour, delta) in enumerate(
+        (("|valence|", "#1f77b4", delta_v), ("|arousal|", "#9467bd", delta_a))
+    ):
+        ax.hist(np.abs(y[:, k]), bins=bins, color=colour, alpha=0.45, label=name)
+        if delta is not None:
+            ax.axvline(delta, color=colour, linestyle="--", linewidth=1.6)
+            ax.text(
+                delta,
+                ax.get_ylim()[1] * (0.92 - 0.1 * k),
+                f" δ_{name[1]} = {delta:.3f}",
+                color=colour,
+                fontsize=9,
+            )
+    ax.set(xlabel="absolute label", ylabel="images in the batch", xlim=(0, 1))
+    ax.set_title("Otsu threshold of |v| and of |a|", fontsize=10)
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+
+
+def _split_plane(
+    ax: Axes, y: np.ndarray, s: np.ndarray, w: np.ndarray, m: int, delta_r: float
+) -> None:
+    """The batch on the VA plane: strong and weak samples kept, the rest grey (middle panel)."""
     groups = (
         (s[:m], STRONG, f"strong, kept ({m})"),
         (w[:m], WEAK, f"weak, kept ({m})"),
@@ -99,7 +114,7 @@ def intensity_split(
         ),
     )
     for rows, colour, label in groups:
-        plane_ax.scatter(
+        ax.scatter(
             y[rows, 0],
             y[rows, 1],
             s=26,
@@ -114,29 +129,29 @@ def intensity_split(
         if math.isfinite(delta_r)
         else ("no Otsu threshold: the fixed fallback cuts apply")
     )
-    plane_ax.set_title(title, fontsize=10)
-    plane_ax.legend(fontsize=8, frameon=True, framealpha=0.9, loc="lower left")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, frameon=True, framealpha=0.9, loc="lower left")
 
+
+def _pair_links(ax: Axes, y: np.ndarray, s: np.ndarray, w: np.ndarray, m: int) -> None:
+    """The kept points with each pair's positive and negative link (right panel)."""
     partner = np.arange(m - 1, -1, -1)
     for i in range(m):
         a, b, c = y[s[i]], y[s[partner[i]]], y[w[partner[i]]]
-        pair_ax.plot([a[0], b[0]], [a[1], b[1]], color=STRONG, lw=0.9, alpha=0.6, zorder=2)
-        pair_ax.plot(
-            [a[0], c[0]], [a[1], c[1]], color=WEAK, lw=0.9, alpha=0.6, linestyle=":", zorder=2
-        )
-    pair_ax.scatter(
+        ax.plot([a[0], b[0]], [a[1], b[1]], color=STRONG, lw=0.9, alpha=0.6, zorder=2)
+        ax.plot([a[0], c[0]], [a[1], c[1]], color=WEAK, lw=0.9, alpha=0.6, linestyle=":", zorder=2)
+    ax.scatter(
         y[s[:m], 0], y[s[:m], 1], s=26, color=STRONG, edgecolors="white", linewidths=0.5, zorder=3
     )
-    pair_ax.scatter(
+    ax.scatter(
         y[w[:m], 0], y[w[:m], 1], s=26, color=WEAK, edgecolors="white", linewidths=0.5, zorder=3
     )
     handles = [
         Line2D([], [], color=STRONG, lw=1.2, label="positive pair: strong – strong"),
         Line2D([], [], color=WEAK, lw=1.2, linestyle=":", label="negative pair: strong – weak"),
     ]
-    pair_ax.legend(handles=handles, fontsize=8, frameon=True, framealpha=0.9, loc="lower left")
-    pair_ax.set_title(f"the {m} pairs of each kind (mirrored order)", fontsize=10)
-    return fig
+    ax.legend(handles=handles, fontsize=8, frameon=True, framealpha=0.9, loc="lower left")
+    ax.set_title(f"the {m} pairs of each kind (mirrored order)", fontsize=10)
 
 
 def pair_distances(panels: Mapping[str, tuple[Any, Any, Any]], log: bool = True) -> Figure:

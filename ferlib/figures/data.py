@@ -296,39 +296,55 @@ def va_marginals(data: FERData, by: By = "expression") -> Figure:
     for ax, column, xlabel in zip(
         axes, ("valence", "arousal"), (VALENCE_LABEL, AROUSAL_LABEL), strict=True
     ):
-        values = table[column]
-        # bins centred on multiples of 0.1: DiffusionFER's labels are quantised to that grid
-        sns.histplot(
-            x=values,
-            bins=np.linspace(-1.05, 1.05, 22),
-            stat="density",
-            color="0.85",
-            edgecolor="white",
+        drawn.update(_marginal_panel(ax, table, column, xlabel))
+    legend_right(axes[1], _BY_TEXT[by], handles=_marginal_handles(table, drawn))
+    fig.suptitle(
+        f"Where each {_BY_TEXT[by]} sits on valence and on arousal "
+        "(each coloured curve has area 1)",
+        fontsize=10,
+    )
+    return fig
+
+
+def _marginal_panel(ax: Axes, table: pd.DataFrame, column: str, xlabel: str) -> list[str]:
+    """One dimension's panel of ``va_marginals``: the histogram of all images, each emotion's
+    density curve and the density of all; the emotions that got a curve."""
+    values = table[column]
+    # bins centred on multiples of 0.1: DiffusionFER's labels are quantised to that grid
+    sns.histplot(
+        x=values,
+        bins=np.linspace(-1.05, 1.05, 22),
+        stat="density",
+        color="0.85",
+        edgecolor="white",
+        ax=ax,
+    )
+    curves = [name for name in EMOTIONS if _can_kde(values[table["emotion"] == name])]
+    if curves:
+        sns.kdeplot(
+            data=table[table["emotion"].isin(curves)],
+            x=column,
+            hue="emotion",
+            hue_order=curves,
+            palette=EMOTION_COLOURS,
+            common_norm=False,
+            clip=(-1, 1),
+            linewidth=1.4,
+            legend=False,
             ax=ax,
         )
-        curves = [name for name in EMOTIONS if _can_kde(values[table["emotion"] == name])]
-        if curves:
-            sns.kdeplot(
-                data=table[table["emotion"].isin(curves)],
-                x=column,
-                hue="emotion",
-                hue_order=curves,
-                palette=EMOTION_COLOURS,
-                common_norm=False,
-                clip=(-1, 1),
-                linewidth=1.4,
-                legend=False,
-                ax=ax,
-            )
-        if _can_kde(values):
-            sns.kdeplot(x=values, color="black", linewidth=2.2, clip=(-1, 1), ax=ax)
-        drawn.update(curves)
-        ax.set_xlim(-1.05, 1.05)
-        ax.set_xticks([-1, -0.5, 0, 0.5, 1])
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("density")
-        ax.set_title(column)
+    if _can_kde(values):
+        sns.kdeplot(x=values, color="black", linewidth=2.2, clip=(-1, 1), ax=ax)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xticks([-1, -0.5, 0, 0.5, 1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.set_title(column)
+    return curves
 
+
+def _marginal_handles(table: pd.DataFrame, drawn: set[str]) -> list[Patch | Line2D]:
+    """``va_marginals``' legend: all images, each emotion with a curve, and those without."""
     present = [name for name in EMOTIONS if (table["emotion"] == name).any()]
     handles: list[Patch | Line2D] = [
         Patch(color="0.85", label=f"all images (n={len(table)}), histogram"),
@@ -346,13 +362,7 @@ def va_marginals(data: FERData, by: By = "expression") -> Figure:
                 [], [], linestyle="none", label="too few images for a curve:\n" + ", ".join(skipped)
             )
         )
-    legend_right(axes[1], _BY_TEXT[by], handles=handles)
-    fig.suptitle(
-        f"Where each {_BY_TEXT[by]} sits on valence and on arousal "
-        "(each coloured curve has area 1)",
-        fontsize=10,
-    )
-    return fig
+    return handles
 
 
 def _can_kde(values: pd.Series) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..evaluation.arrays import va_array
@@ -411,52 +412,10 @@ def method_comparison(summary: pd.DataFrame) -> Figure:
         data[f"ccc_{d}_mean"].clip(lower=0) + data.get(f"ccc_{d}_std", 0).fillna(0) for d in "va"
     ]
     high = max(1.05, float(np.nanmax(pd.concat(tops).to_numpy(float))) + 0.1)
-    bar = 0.38
     for ax, dataset in zip(axes, datasets, strict=True):
         rows = data[data["_dataset"] == dataset]
-        labels = [str(m) for m in rows["method"]]
-        if len(set(labels)) < len(labels):
-            varying = [
-                k
-                for k in ("backbone", "image_size", "identity_bias")
-                if k in rows.columns and rows[k].astype(str).nunique() > 1
-            ]
-            labels = [
-                "\n".join([str(r["method"]), *(f"{k}={r[k]}" for k in varying)])
-                for _, r in rows.iterrows()
-            ]
-        if "n_seeds" in rows.columns:
-            labels = [
-                f"{lab}\n({int(n)} seed{'s' * (n != 1)})"
-                for lab, n in zip(labels, rows["n_seeds"], strict=True)
-            ]
-        x = np.arange(len(rows))
-        for k, (d, dim) in enumerate((("v", "valence"), ("a", "arousal"))):
-            means = rows[f"ccc_{d}_mean"].to_numpy(dtype=float)
-            std_col = f"ccc_{d}_std"
-            stds = (
-                rows[std_col].to_numpy(dtype=float)
-                if std_col in rows
-                else np.full_like(means, np.nan)
-            )
-            xs = x + (k - 0.5) * bar
-            ax.bar(xs, means, width=bar, color=DIM_COLOURS[dim], label=f"CCC {dim}")
-            spread = np.isfinite(stds) & np.isfinite(means)
-            if spread.any():  # a single seed has no std, hence no whisker
-                ax.errorbar(
-                    xs[spread],
-                    means[spread],
-                    yerr=stds[spread],
-                    fmt="none",
-                    ecolor="black",
-                    elinewidth=1.2,
-                    capsize=3,
-                )
-            for xi, m, s in zip(xs, means, np.nan_to_num(stds, nan=0.0), strict=True):
-                if np.isfinite(m):
-                    y_text = max(m, 0.0) + s + 0.01
-                    ax.text(xi, y_text, f"{m:.2f}", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(x, labels, fontsize=8)
+        _ccc_bars(ax, rows)
+        ax.set_xticks(np.arange(len(rows)), _configuration_labels(rows), fontsize=8)
         ax.set_xlim(-0.6, len(rows) - 0.4)
         ax.set_ylim(low, high)
         ax.axhline(0, color="0.6", linewidth=0.8)
@@ -466,6 +425,57 @@ def method_comparison(summary: pd.DataFrame) -> Figure:
     legend_right(axes[-1])
     fig.suptitle("Methods compared: bars are means over seeds, whiskers ± 1 std", fontsize=10)
     return fig
+
+
+def _configuration_labels(rows: pd.DataFrame) -> list[str]:
+    """One tick label per row: its method, with what tells apart several configurations of one
+    method (backbone, image size, identity bias), and its number of seeds."""
+    labels = [str(m) for m in rows["method"]]
+    if len(set(labels)) < len(labels):
+        varying = [
+            k
+            for k in ("backbone", "image_size", "identity_bias")
+            if k in rows.columns and rows[k].astype(str).nunique() > 1
+        ]
+        labels = [
+            "\n".join([str(r["method"]), *(f"{k}={r[k]}" for k in varying)])
+            for _, r in rows.iterrows()
+        ]
+    if "n_seeds" in rows.columns:
+        labels = [
+            f"{lab}\n({int(n)} seed{'s' * (n != 1)})"
+            for lab, n in zip(labels, rows["n_seeds"], strict=True)
+        ]
+    return labels
+
+
+def _ccc_bars(ax: Axes, rows: pd.DataFrame, bar: float = 0.38) -> None:
+    """Side by side per row: the mean CCC of valence and of arousal, whiskers of ± 1 std over
+    seeds (none for a single seed), and each mean written above its bar."""
+    x = np.arange(len(rows))
+    for k, (d, dim) in enumerate((("v", "valence"), ("a", "arousal"))):
+        means = rows[f"ccc_{d}_mean"].to_numpy(dtype=float)
+        std_col = f"ccc_{d}_std"
+        stds = (
+            rows[std_col].to_numpy(dtype=float) if std_col in rows else np.full_like(means, np.nan)
+        )
+        xs = x + (k - 0.5) * bar
+        ax.bar(xs, means, width=bar, color=DIM_COLOURS[dim], label=f"CCC {dim}")
+        spread = np.isfinite(stds) & np.isfinite(means)
+        if spread.any():  # a single seed has no std, hence no whisker
+            ax.errorbar(
+                xs[spread],
+                means[spread],
+                yerr=stds[spread],
+                fmt="none",
+                ecolor="black",
+                elinewidth=1.2,
+                capsize=3,
+            )
+        for xi, m, s in zip(xs, means, np.nan_to_num(stds, nan=0.0), strict=True):
+            if np.isfinite(m):
+                y_text = max(m, 0.0) + s + 0.01
+                ax.text(xi, y_text, f"{m:.2f}", ha="center", va="bottom", fontsize=7)
 
 
 __all__ = [

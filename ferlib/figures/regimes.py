@@ -1,6 +1,6 @@
 """Sweep figures: where each method beats the Baseline, and how much identity it leaves.
 
-``table`` is ``ferlib.reporting.regimes.sweep_table`` output (one axis).
+``table`` is ``ferlib.runs.sweep.sweep_table`` output (one axis).
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from ..methods import METHODS
 from ..reporting.runs import METHOD_ORDER
 from .style import legend_right, message_figure
 
-METHOD_COLOURS = dict(zip(METHOD_ORDER, sns.color_palette("Dark2", 4).as_hex(), strict=True))
-"""One colour per method in the sweep figures (the Baseline first)."""
+METHOD_COLOURS = dict(zip(METHODS, sns.color_palette("Dark2", len(METHODS)).as_hex(), strict=True))
+"""One colour per method in the sweep figures (the Baseline first; one registered later is
+grey)."""
 
 AXIS_WORDS = {
     "identity_bias": "resting-face bias (identity_bias; 0: none)",

@@ -15,28 +15,42 @@ truth is known: where each face is, and what the model says about the original c
 4. ``decoder_table``: frames per second of PyAV, OpenCV and torchcodec decoding one clip;
    ``memory_table``: peak memory of ``ferlib predict`` on a short and a six-times longer video.
 
+``bench_faces`` runs the chosen parts on a DiffusionFER-S release, part by part, as headings and
+``Table``s (``box_detectors``: each detector as one function of a picture to its boxes).
 Everything is seeded; the tables are the README's ("Real faces").
 """
 
 from __future__ import annotations
 
 import math
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..data import load_dataset
 from ..data.images import read_rgb
 from ..evaluation.metrics import va_scores
+from ..paths import display_path
+from ..synthetic.clip import ClipConfig, render_clip
 from . import faces as F
 from .examples import colour_field
 from .predict import FacePredictor, Settings
-from .video import video_info
+from .shipped import default_checkpoint
+from .video import video_info, write_video
 
 SCENE = (640, 480)
+PARTS = ("geometry", "detectors", "crops", "decoders", "memory")
+"""The parts of ``ferlib bench-faces``, in the order they run."""
+
+Boxes = Callable[[np.ndarray], list[tuple[int, int, int, int]]]
+"""A detector as one function: an RGB picture to its face boxes ``(x, y, w, h)``."""
 
 
 def _texture(rng: np.random.Generator, width: int, height: int) -> Image.Image:
@@ -294,11 +308,161 @@ def decoder_table(path: str | Path) -> list[dict]:
     return rows
 
 
+# ``ferlib bench-faces`` ------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A measured table of ``bench_faces``, its floats shown to ``digits`` decimals."""
+
+    rows: list[dict]
+    digits: int = 3
+
+
+def mtcnn_boxes() -> Boxes | None:
+    """facenet-pytorch's MTCNN as a ``Boxes`` function, or None when it cannot be imported (it
+    cannot be installed beside this torch: it pins <2.3)."""
+    try:
+        from facenet_pytorch import MTCNN
+
+        mtcnn = MTCNN(keep_all=True, device="cpu")
+    except ImportError:
+        return None
+
+    def run_mtcnn(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+        boxes, _ = mtcnn.detect(image)
+        return (
+            []
+            if boxes is None
+            else [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes.tolist()]
+        )
+
+    return run_mtcnn
+
+
+def box_detectors() -> dict[str, Boxes]:
+    """Every detector of ``faces.DETECTORS`` (faces from 16 px), dlib's HOG without upsampling,
+    and MTCNN when importable (else a line on stderr says it is left out)."""
+    detectors: dict[str, Boxes] = {}
+    for name in F.DETECTORS:
+        detector = F.FaceDetector(name)
+        detectors[name] = lambda image, d=detector: [f.box for f in d(image, 16)]
+    quick = F.FaceDetector("dlib_hog", upsample=0)
+    detectors["dlib_hog (no upsampling)"] = lambda image: [f.box for f in quick(image)]
+    mtcnn = mtcnn_boxes()
+    if mtcnn is None:
+        print("(facenet-pytorch not importable: MTCNN left out)", file=sys.stderr)
+    else:
+        detectors["mtcnn (facenet-pytorch)"] = mtcnn
+    return detectors
+
+
+def clip_file(seconds: int, path: Path) -> Path:
+    """A SyntheticFER clip of ``seconds`` at 25 fps, 640x480, written to ``path``."""
+    config = ClipConfig(seconds=seconds, fps=25, width=640, height=480, face_size=288)
+    write_video((frame for _, frame, _ in render_clip(config)), path, config.fps)
+    return path
+
+
+def _geometry(paths: list[str]) -> Iterator[str | Table]:
+    detectors = {name: F.FaceDetector(name) for name in F.DETECTORS}
+    yield (
+        f"Crop frame of each detector on {len(paths)} validation crops, each pasted alone"
+        " in a grey canvas twice its size:\n"
+    )
+    yield Table(geometry_table(paths, detectors))
+
+
+def _detectors(paths: list[str], scenes: int, seed: int) -> Iterator[str | Table]:
+    detectors = box_detectors()
+    made = make_scenes(paths, scenes, seed)
+    n_faces = sum(len(t) for _, t in made)
+    yield (
+        f"Detectors on {len(made)} composite scenes ({n_faces} faces, {SCENE[0]}x"
+        f"{SCENE[1]}) from {len(paths)} validation images, seed {seed}:\n"
+    )
+    yield Table(detector_table(made, detectors))
+
+
+def _crops(
+    val,
+    paths: list[str],
+    checkpoint: str | Path,
+    count: int,
+    margins: Sequence[float],
+    sides: Sequence[int],
+    detector: str,
+    seed: int,
+) -> Iterator[str | Table]:
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(paths), size=min(count, len(paths)), replace=False)
+    crops = [np.asarray(read_rgb(paths[i])[0]) for i in chosen]
+    labels = val[["valence", "arousal"]].to_numpy(dtype=np.float64)[chosen]
+    rows = crop_study(checkpoint, crops, labels, margins, sides, detector, seed)
+    yield (
+        f"Crop margin and face size, {len(crops)} validation crops pasted into textured"
+        f" canvases and detected back by {detector} (model {display_path(checkpoint)}):\n"
+    )
+    yield Table(rows)
+
+
+def _decoders() -> Iterator[str | Table]:
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = clip_file(10, Path(tmp) / "clip.mp4")
+        yield "Video decoders on a 10 s 640x480 H.264 clip (250 frames):\n"
+        yield Table(decoder_table(clip), digits=1)
+
+
+def _memory() -> Iterator[str | Table]:
+    with tempfile.TemporaryDirectory() as tmp:
+        videos = {
+            f"{seconds} s, 640x480, 25 fps": clip_file(seconds, Path(tmp) / f"clip_{seconds}s.mp4")
+            for seconds in (10, 60)
+        }
+        yield "Peak memory of `ferlib predict --fps 1` (a fresh process per video):\n"
+        yield Table(memory_table(videos), digits=0)
+
+
+def bench_faces(
+    data_dir: str | Path,
+    parts: Sequence[str] = PARTS,
+    checkpoint: str | Path | None = None,
+    detector: str = F.DEFAULT_DETECTOR,
+    scenes: int = 80,
+    crops: int = 120,
+    margins: Sequence[float] = (-0.1, -0.05, 0.0, 0.05, 0.1, 0.2),
+    sides: Sequence[int] = (224,),
+    seed: int = 0,
+) -> Iterator[str | Table]:
+    """``ferlib bench-faces``: each chosen part of ``PARTS`` on the validation crops of the
+    DiffusionFER-S release at ``data_dir``, as its heading then its ``Table``, part by part
+    (``checkpoint``, default the shipped model, is the crop study's model)."""
+    val = load_dataset("diffusionfer", data_dir).subset("val").frame
+    paths = list(val["path"])
+    if "geometry" in parts:
+        yield from _geometry(paths)
+    if "detectors" in parts:
+        yield from _detectors(paths, scenes, seed)
+    if "crops" in parts:
+        model = checkpoint or default_checkpoint()
+        yield from _crops(val, paths, model, crops, margins, sides, detector, seed)
+    if "decoders" in parts:
+        yield from _decoders()
+    if "memory" in parts:
+        yield from _memory()
+
+
 __all__ = [
+    "PARTS",
+    "Table",
+    "bench_faces",
+    "box_detectors",
+    "clip_file",
     "crop_study",
     "decoder_table",
     "detector_table",
     "face_box_of_crop",
     "iou",
     "make_scenes",
+    "mtcnn_boxes",
 ]

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
+
 
 @dataclass(frozen=True)
 class DetectorSpec:
@@ -89,7 +91,7 @@ def cascade_path(name: str) -> Path:
 
 def detector_spec(name: str) -> DetectorSpec:
     if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+        raise UserError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
     return DETECTORS[name]
 
 

@@ -169,7 +169,7 @@ def build_shipped_model(
     """Train (or reuse) the run of ``config``, export it into ``out_dir`` with its card."""
     from ..data import load_from_config
     from ..models import parameter_count
-    from ..training.trainer import fit_or_load
+    from ..runs.store import fit_or_load
 
     data = load_from_config(config)  # once: the runs, their tests and the card share it
     test, size = data.subset("test"), config["image_size"]
@@ -208,6 +208,36 @@ def build_shipped_model(
     return facts
 
 
+def ship_model(
+    data_dir: str | os.PathLike[str],
+    profile: str = "robust",
+    sets: list[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """``ferlib ship-model``: the Baseline of ``profile`` (with the ``--set`` items ``sets``)
+    trained on the release at ``data_dir`` and exported (``build_shipped_model``); its card
+    records the command that rebuilds it."""
+    from ..params import parse_set, resolve_config
+
+    overrides = parse_set(sets)
+    overrides["data_dir"] = data_dir
+    overrides["method"] = "baseline"
+    config = resolve_config(profile, overrides)
+    command = f"OMP_NUM_THREADS=1 ferlib ship-model --params {profile} --data-dir DIR" + (
+        f" --set {' '.join(sets)}" if sets else ""
+    )
+    return build_shipped_model(config, command, profile, out_dir or SHIPPED_DIR)
+
+
+def shipped_line(facts: dict[str, Any]) -> str:
+    """``ship_model``'s facts in one line: test scores, size and weight digest."""
+    m = facts["test_metrics"]
+    return (
+        f"shipped model: test mean CCC {m['ccc_mean']:.3f} (v {m['ccc_v']:.3f}, "
+        f"a {m['ccc_a']:.3f}), {facts['size_kib']:.0f} KiB, digest {facts['weight_digest'][:16]}"
+    )
+
+
 __all__ = [
     "SHIPPED_CARD",
     "SHIPPED_DIR",
@@ -217,6 +247,8 @@ __all__ = [
     "card_markdown",
     "default_checkpoint",
     "export_checkpoint",
+    "ship_model",
     "shipped_facts",
+    "shipped_line",
     "weight_digest",
 ]

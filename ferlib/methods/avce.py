@@ -24,15 +24,8 @@ from .base import Method
 from .losses import sup_loss
 from .sparsemax import sparsemax
 
-# Each switch's values (the first is the paper's, the default) and its authors'-code value
-# (docs/methods/README.md §6, rule 5).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "avce_critic": ("paper", "code"),
-    "avce_negatives": ("shuffled", "same_sample"),
-    "avce_rpc_reduction": ("mean", "code"),
-    "avce_view_head_init": ("default", "code"),
-    "avce_step_b_upper": ("still", "code"),
-}
+# Each switch's authors'-code value (docs/methods/README.md §6, rule 5); its values are its
+# parameter's choices in ferlib/params.py, the first the paper's and the default.
 AUTHORS_CODE = {
     "avce_critic": "code",
     "avce_negatives": "same_sample",
@@ -209,7 +202,6 @@ class AVCE(Method):
     """Step A (L_sup − λ·J on E, R, H) then step B (L_B on E, R below z, V), every iteration."""
 
     name = "avce"
-    choices = CHOICES
     authors_code = AUTHORS_CODE
 
     def __init__(self, config: dict[str, Any]) -> None:

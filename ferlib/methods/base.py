@@ -18,9 +18,9 @@ from torch.utils.data import DataLoader
 
 from ..data import FERData, make_loader
 from ..data.augment import Augmentation
+from ..distributed import average_gradients
 from ..models import VAModel, build_model
-from ..params import check_choice, option
-from ..training.distributed import average_gradients
+from ..params import PARAMETERS, check_choice, option
 
 
 class NonFiniteLossError(RuntimeError):
@@ -37,9 +37,6 @@ class Method:
 
     name = "method"
     needs_identities = False  # True: cannot train on data without identities (ELIM)
-    choices: dict[str, tuple[str, ...]] = {}
-    """The method's string parameters and their allowed values (checked before any module is
-    built, so a typo fails at once)."""
     authors_code: dict[str, Any] = {}
     """Each parameter's value in the authors' released code. ``<name>_authors_code=True`` sets
     every one of them at once and wins over the single settings (paper semantics by default)."""
@@ -65,21 +62,33 @@ class Method:
     def resolve_option(cls, config: dict[str, Any], name: str) -> Any:
         """``name``'s value for this method: the authors' code value under
         ``<method>_authors_code``, else the config's, else the registered default; checked
-        against ``choices``."""
+        against the parameter's ``choices`` (before any module is built, so a typo fails at
+        once)."""
         if name in cls.authors_code and option(config, f"{cls.name}_authors_code"):
             value = cls.authors_code[name]
         else:
             value = option(config, name)
-        if name in cls.choices:
-            check_choice(value, cls.choices[name], name)
+        choices = PARAMETERS[name].choices
+        if choices is not None:
+            check_choice(value, tuple(choices), name)
         return value
 
     @classmethod
+    def switches(cls) -> tuple[str, ...]:
+        """The method's string switches: its own parameters (``<name>_…``) with ``choices``."""
+        own = f"{cls.name}_"
+        return tuple(
+            k
+            for k, p in PARAMETERS.items()
+            if p.group == "method" and k.startswith(own) and p.choices is not None
+        )
+
+    @classmethod
     def resolve_options(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Every switchable parameter (``choices`` and ``authors_code``) as the method uses it."""
-        return {
-            name: cls.resolve_option(config, name) for name in {**cls.choices, **cls.authors_code}
-        }
+        """Every switchable parameter (``switches`` and ``authors_code``) as the method uses
+        it."""
+        names = dict.fromkeys((*cls.switches(), *cls.authors_code))
+        return {name: cls.resolve_option(config, name) for name in names}
 
     def option(self, name: str) -> Any:
         """A parameter's value for this run (see ``resolve_option``)."""

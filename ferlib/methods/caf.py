@@ -18,17 +18,13 @@ from torch import nn
 from torch.optim import Optimizer
 
 from ..data import FERData
+from ..distributed import all_ranks, rank_mean
+from ..errors import UserError
 from ..models import VAHead
-from ..training.distributed import all_ranks, rank_mean
 from .base import Method
 from .losses import sup_loss
 
-GROUPINGS = ("otsu", "otsu_global", "code")
-MARGINS = ("paper", "code")
-MARGIN_GRADS = ("detached", "carried")  # §3.3: the paper's margin is a constant; the code's not
-
-
-# name -> (default, type, help): registered in ferlib.params by the maintainer.
+# CAF's own parameters (caf_…), the switches' choices among them, are in ferlib/params.py.
 CODE_OFFSET = 0.25  # §8: the code compares r² with its threshold + 0.25
 FALLBACK_STRONG, FALLBACK_WEAK = 0.65, 0.3  # §3.1 fallback cuts on r² (code values)
 MARGIN_MI_MAX = 2.5  # §3.3: the MI term is clamped to [0, 2.5]
@@ -255,13 +251,12 @@ class CAF(Method):
     """CAF on the shared trainer: ``core`` is trunk + f_r; ``critic`` is training-only."""
 
     name = "caf"
-    choices = {"caf_grouping": GROUPINGS, "caf_margin": MARGINS, "caf_margin_grad": MARGIN_GRADS}
     # the authors' released code (§3.1, §3.3, §8)
     authors_code = {"caf_grouping": "code", "caf_margin": "code", "caf_margin_grad": "carried"}
 
     def __init__(self, config: dict[str, Any]) -> None:
         if config["head"] != "bottleneck":  # fail before building a large head
-            raise ValueError(f"CAF's regressor f_r is fixed (F→64→8→2); head={config['head']!r}")
+            raise UserError(f"CAF's regressor f_r is fixed (F→64→8→2); head={config['head']!r}")
         super().__init__(config)
         self.grouping = self.option("caf_grouping")
         self.margin = self.option("caf_margin")

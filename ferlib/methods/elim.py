@@ -31,21 +31,15 @@ from torch.utils.data import DataLoader
 from ..data import FERData
 from ..data.augment import Augmentation
 from ..data.pk_sampler import identity_codes, pk_loader
+from ..errors import UserError
 from ..models import VAHead, VAModel
 from .base import Method
 from .losses import sup_loss
 
 logger = logging.getLogger(__name__)
 
-CHOICES = {
-    "elim_sampler": ("pk", "random"),
-    "elim_sinkhorn": ("pot", "code"),
-    "elim_marginals": ("balanced", "code"),
-    "elim_shift_mode": ("per_sample", "first_sample", "none"),
-    "elim_bn_stats": ("all", "raw"),
-    "elim_step_b_forward": ("model", "code"),
-}
-# docs/methods/README.md §6, rule 5: authors_code=True switches every flag (wins over them)
+# docs/methods/README.md §6, rule 5: authors_code=True switches every flag (wins over them); the
+# switches' values are their parameters' choices in ferlib/params.py
 AUTHORS_CODE = {
     "elim_sampler": "random",
     "elim_marginals": "code",
@@ -230,7 +224,6 @@ class ELIM(Method):
 
     name = "elim"
     needs_identities = True  # the course run skips ELIM, with this reason, on data without them
-    choices = CHOICES
     authors_code = AUTHORS_CODE
 
     def __init__(self, config: dict[str, Any]):
@@ -238,7 +231,7 @@ class ELIM(Method):
         # the heads are fixed by the spec (§2); the ``head`` parameter does not apply to ELIM
         self.model = elim_model(self.model, config["dropout"])
         if int(self.option("elim_ids_per_step")) < 2:
-            raise ValueError("elim_ids_per_step must be >= 2: a reference and at least one target")
+            raise UserError("elim_ids_per_step must be >= 2: a reference and at least one target")
         self.identities: torch.Tensor | None = None  # identity code per training row (prepare)
 
     # --- optimisation ------------------------------------------------------------------------
@@ -262,7 +255,7 @@ class ELIM(Method):
         """(P, K) from ``elim_p`` and ``batch_size`` (§6: 64 = 8 × 8)."""
         p, batch = int(self.option("elim_p")), int(self.config["batch_size"])
         if p < 2 or batch % p or batch // p < 2:
-            raise ValueError(
+            raise UserError(
                 f"ELIM needs batch_size = P × K with P >= 2 identities and K >= 2 images each; "
                 f"got batch_size {batch}, elim_p {p}"
             )

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import torch
 
-LOSS_KINDS = ("ccc_pcc", "mse")
+from ..errors import UserError
+from ..params import PARAMETERS
+
+LOSS_KINDS: tuple[str, ...] = tuple(PARAMETERS["sup_loss"].choices or ())
+"""The ``sup_loss`` parameter's choices: L_sup with its PCC and CCC terms, or the MSE alone."""
 EPS = 1e-8
 
 
@@ -58,7 +62,7 @@ def sup_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "ccc_pcc") ->
     Taught in ``notebooks/10_baseline.ipynb`` §2.
     """
     if kind not in LOSS_KINDS:
-        raise ValueError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
+        raise UserError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
     t = loss_terms(pred, target)
     loss = t["mse_v"] + t["mse_a"]
     if kind == "ccc_pcc":

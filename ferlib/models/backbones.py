@@ -12,18 +12,13 @@ import os
 import torch
 from torch import nn
 
-from ..params import check_choice
+from ..errors import UserError
+from ..params import PARAMETERS, check_choice
 from .weights import load_trunk_weights
 
-BACKBONES: tuple[str, ...] = ("small_cnn", "alexnet", "resnet18", "se_resnext50_32x4d")
-MIN_IMAGE_SIZE: dict[str, int] = {
-    "small_cnn": 15,
-    "alexnet": 63,
-    "resnet18": 1,
-    "se_resnext50_32x4d": 3,
-}
-"""The smallest input (px) each trunk runs on: below it a convolution or pooling window is larger
-than its input (measured; tests/test_faults.py checks small_cnn and alexnet at the edge)."""
+BACKBONES: tuple[str, ...] = tuple(PARAMETERS["backbone"].choices or ())
+"""The ``backbone`` parameter's choices: the trunks below, each with the smallest input it runs on
+in ``params.MIN_IMAGE_SIZE`` (a new trunk is added there too)."""
 
 
 class SmallCNN(nn.Sequential):
@@ -129,9 +124,9 @@ def build_backbone(
     """
     check_choice(name, BACKBONES, "backbone")
     if width != 1 and name != "small_cnn":
-        raise ValueError(f"width={width} applies to small_cnn only, not {name!r}")
+        raise UserError(f"width={width} applies to small_cnn only, not {name!r}")
     if width < 1:
-        raise ValueError(f"width must be a positive integer, got {width}")
+        raise UserError(f"width must be a positive integer, got {width}")
     if name == "small_cnn":
         trunk: nn.Module = SmallCNN(width)
     elif name == "alexnet":

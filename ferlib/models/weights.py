@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import OfflineError, UserError
 from ..paths import resolve
 
 ALLOW_DOWNLOAD_ENV = "FERZOO_ALLOW_DOWNLOAD"
@@ -37,7 +38,7 @@ def imagenet_url(name: str) -> str:
         from pretrainedmodels.models.senet import pretrained_settings
 
         return pretrained_settings[name]["imagenet"]["url"]
-    raise ValueError(
+    raise UserError(
         f"backbone {name!r} has no ImageNet weights; use pretrained=False or a local file path"
     )
 
@@ -59,7 +60,7 @@ def imagenet_file(name: str) -> Path:
         return path
     url = imagenet_url(name)
     if not download_allowed():
-        raise RuntimeError(
+        raise OfflineError(
             f"ImageNet weights for {name!r} are not in the torch hub cache: expected {path} "
             f"(from {url}). Either set {ALLOW_DOWNLOAD_ENV}=1 on a machine with a network to "
             "download them there, or pass pretrained='<path to a local .pth state_dict>'."
@@ -74,11 +75,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except RuntimeError as err:  # not a torch file, or a truncated one: the user's file
+        raise UserError(str(err)) from err
     if not isinstance(state, Mapping) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
-        raise ValueError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
+        raise UserError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
     return dict(state)
 
 
@@ -116,6 +120,6 @@ def load_trunk_weights(
             )
             if items
         ]
-        raise ValueError(f"{path} does not fit backbone {name!r}: " + "; ".join(problems))
+        raise UserError(f"{path} does not fit backbone {name!r}: " + "; ".join(problems))
     trunk.load_state_dict(state, strict=True)
     return trunk

@@ -1,7 +1,8 @@
-"""Results across runs: ``runs`` (run tables, mean ± std over seeds, markdown), ``anchors``
-(published numbers from the papers, always printed apart from ours), ``tables`` (markdown
-tables of plain rows), ``search`` (each method's recipe, chosen on validation) and ``regimes``
-(sweeps of where each method beats the Baseline)."""
+"""Results across runs, as tables: ``runs`` (run tables, mean ± std over seeds, markdown),
+``anchors`` (published numbers from the papers, always printed apart from ours), ``tables``
+(markdown tables of plain rows), ``search`` (a recipe search's candidates ranked on validation)
+and ``regimes`` (a sweep's verdicts: where each method beats the Baseline). Nothing here trains
+or loads a model: ``ferlib.runs`` trains the runs and collects their metrics."""
 
 import importlib
 

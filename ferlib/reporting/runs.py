@@ -1,23 +1,22 @@
 """Tables of finished training runs: one row per run, mean ± std over seeds, a markdown table.
 
-Runs live under ``outputs/runs/<dataset>/<method>/<config-hash>/seed<k>/`` (``ferlib.training``
-writes them); ``ferlib results`` prints ``results_markdown(summarize_runs(collect_runs(root)))``.
+Runs live under ``outputs/runs/<dataset>/<method>/<config-hash>/seed<k>/`` (``ferlib.runs``
+keeps and reads them: ``ferlib.runs.collect.collect_runs`` gives the rows of ``run_row``);
+``ferlib results`` prints ``results_markdown(summarize_runs(collect_runs(root)))``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
-import warnings
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..errors import UserError
 from ..evaluation.metrics import METRIC_KEYS
+from ..params import METHOD_NAMES
 
 GROUP_KEYS = (
     "dataset",
@@ -47,9 +46,10 @@ RUN_COLUMNS = (
 SUMMARY_METRICS = (*METRIC_KEYS, "ccc_mean")
 TABLE_METRICS = ("ccc_v", "ccc_a", "rmse_v", "rmse_a", "pcc_v", "pcc_a", "sagr_v", "sagr_a")
 """Default metric columns of ``results_markdown``."""
-METHOD_ORDER = ("baseline", "caf", "avce", "elim")
-"""Methods in the order of ``ferlib.methods.METHODS`` (a test checks): the Baseline, the reference
-of every comparison, first."""
+METHOD_ORDER = METHOD_NAMES
+"""The registered methods in the order of ``ferlib.methods.METHODS`` (the one list
+``params.METHOD_NAMES``, which registering a method extends): the Baseline, the reference of every
+comparison, first."""
 
 
 def _empty_runs() -> pd.DataFrame:
@@ -63,51 +63,29 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def collect_runs(root: str | Path) -> pd.DataFrame:
-    """One row per ``metrics.json`` found anywhere under ``root`` (columns ``RUN_COLUMNS``).
+def run_row(run: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """One row of a runs table (``RUN_COLUMNS``) from a run's ``metrics.json``: configuration
+    fields from its ``config``, labels of its augmentation and recipe, its metrics (NaN where
+    missing or not a number), device, and ``run`` (its folder, as the caller names it)."""
+    config = metrics.get("config") or {}
+    row: dict[str, Any] = {key: config.get(key) for key in (*GROUP_KEYS, "seed", "epochs")}
+    row["augmentation"] = augmentation_label(config)
+    row["recipe"] = recipe_label(config)
+    if row["dataset"] != "synthetic":  # SyntheticFER settings; meaningless for real data
+        row["identity_bias"] = row["identities"] = None
+    for key in (*METRIC_KEYS, "ccc_mean", "train_seconds", "images_per_s"):
+        row[key] = _number(metrics.get(key))
+    row["device"] = metrics.get("device")
+    row["run"] = run
+    return row
 
-    Configuration fields come from the file's ``config``; where it lacks ``dataset``, ``method`` or
-    ``seed``, they are read from the path ``<dataset>/<method>/<config-hash>/seed<k>``. ``run`` is
-    the run folder relative to ``root``. Rows are sorted by ``run``. A missing ``root``, or one
-    without runs, gives an empty frame with the same columns; unreadable files are skipped with a
-    warning.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        return _empty_runs()
-    rows = []
-    for path in sorted(root.rglob("metrics.json")):
-        try:
-            metrics = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            warnings.warn(f"skipping unreadable {path}: {err}", RuntimeWarning, stacklevel=2)
-            continue
-        if not isinstance(metrics, dict):
-            warnings.warn(f"skipping {path}: not a JSON object", RuntimeWarning, stacklevel=2)
-            continue
-        config = metrics.get("config") or {}
-        run = path.parent.relative_to(root).as_posix()
-        parts = run.split("/") if run != "." else []
-        from_path: dict[str, Any] = {}
-        if len(parts) >= 4:
-            from_path = {"dataset": parts[-4], "method": parts[-3]}
-        if parts and (match := re.fullmatch(r"seed(\d+)", parts[-1])):
-            from_path["seed"] = int(match.group(1))
-        row: dict[str, Any] = {}
-        for key in (*GROUP_KEYS, "seed", "epochs"):
-            row[key] = config.get(key, from_path.get(key))
-        row["augmentation"] = augmentation_label(config)
-        row["recipe"] = recipe_label(config)
-        if row["dataset"] != "synthetic":  # SyntheticFER settings; meaningless for real data
-            row["identity_bias"] = row["identities"] = None
-        for key in (*METRIC_KEYS, "ccc_mean", "train_seconds", "images_per_s"):
-            row[key] = _number(metrics.get(key))
-        row["device"] = metrics.get("device")
-        row["run"] = run
-        rows.append(row)
+
+def runs_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Rows of ``run_row`` as a frame with the columns ``RUN_COLUMNS``, in order; no rows give an
+    empty frame with the same columns (``ferlib.runs.collect.collect_runs`` reads them)."""
     if not rows:
         return _empty_runs()
-    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    return pd.DataFrame(list(rows), columns=list(RUN_COLUMNS))
 
 
 def select_runs(runs: pd.DataFrame, where: Sequence[str]) -> pd.DataFrame:
@@ -120,7 +98,7 @@ def select_runs(runs: pd.DataFrame, where: Sequence[str]) -> pd.DataFrame:
         key, sep, value = condition.partition("=")
         if not sep or key not in runs.columns:
             columns = ", ".join(RUN_COLUMNS)
-            raise ValueError(f"--where {condition!r}: expected KEY=VALUE, KEY one of {columns}")
+            raise UserError(f"--where {condition!r}: expected KEY=VALUE, KEY one of {columns}")
         keep &= runs[key].map(lambda cell, value=value: _reads_as(cell, value))
     return runs[keep]
 
@@ -307,25 +285,19 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = TABLE_METRI
     return "\n".join(lines) + "\n"
 
 
-def stopping_table(root: str | Path, epochs: Sequence[int] = (25, 30, 35)) -> pd.DataFrame:
-    """What stopping earlier would cost: per run under ``root`` (its ``history.csv``), the best
+def stopping_table(
+    histories: Iterable[tuple[str, pd.DataFrame]], epochs: Sequence[int] = (25, 30, 35)
+) -> pd.DataFrame:
+    """What stopping earlier would cost: per run (``(run, history)`` pairs, each history with its
+    ``epoch`` and ``val_ccc_mean`` columns: ``ferlib.runs.collect.histories``), the best
     validation mean CCC, its epoch, and for each of ``epochs`` how much lower the best of the first
     that many epochs is (0: nothing lost). Validation only, so a schedule can be chosen from it.
-    Histories that cannot be read, or hold no validation curve, are skipped with a warning.
     """
     rows = []
-    for path in sorted(Path(root).rglob("history.csv")):
-        try:
-            history = pd.read_csv(path)
-        except (OSError, ValueError) as err:  # pandas' parse errors are ValueErrors
-            warnings.warn(f"skipping unreadable {path}: {err}", RuntimeWarning, stacklevel=2)
-            continue
-        if history.empty or not {"epoch", "val_ccc_mean"} <= set(history.columns):
-            warnings.warn(f"skipping {path}: no validation curve", RuntimeWarning, stacklevel=2)
-            continue
+    for run, history in histories:
         curve = history.set_index("epoch")["val_ccc_mean"]
         best = curve.max()
-        row = {"run": path.parent.relative_to(root).as_posix(), "best": best}
+        row = {"run": run, "best": best}
         row["best epoch"] = int(curve.idxmax())
         for n in epochs:
             row[f"lost at {n}"] = best - curve[curve.index <= n].max()
@@ -339,9 +311,13 @@ __all__ = [
     "RUN_COLUMNS",
     "SUMMARY_METRICS",
     "TABLE_METRICS",
-    "collect_runs",
     "method_rank",
+    "recipe_label",
+    "recipe_runs",
     "results_markdown",
+    "run_row",
+    "runs_table",
+    "select_runs",
     "stopping_table",
     "summarize_runs",
 ]

@@ -2,11 +2,10 @@
 
 from .builder import SynthConfig, ensure_synthetic, generate, plan_images
 from .render import Nuisance, render_face
-from .tables import PROMPT_FIDELITY, VA_STATS
+from .tables import PROMPT_FIDELITY
 
 __all__ = [
     "PROMPT_FIDELITY",
-    "VA_STATS",
     "Nuisance",
     "SynthConfig",
     "ensure_synthetic",

@@ -27,12 +27,13 @@ import numpy as np
 from PIL.PngImagePlugin import PngInfo
 from tqdm import tqdm
 
-from ..emotions import CODE, EMOTIONS
+from ..emotions import CODE, EMOTIONS, VA_STATS
+from ..errors import UserError
 from ..paths import data_home
 from .identity import sample_identity
 from .prompts import build_prompt, webui_parameters
 from .render import Nuisance, render_face
-from .tables import INTENSITY_WORDS, PROMPT_FIDELITY, VA_STATS, validate_tables
+from .tables import INTENSITY_WORDS, PROMPT_FIDELITY, validate_tables
 
 GENERATOR_VERSION = 1
 SHEET_COLUMNS = (
@@ -64,9 +65,9 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         if self.identities < 3:
-            raise ValueError("SyntheticFER needs at least 3 identities (train, val and test)")
+            raise UserError("SyntheticFER needs at least 3 identities (train, val and test)")
         if self.per_class < 1 or self.size < 32:
-            raise ValueError("per_class must be >= 1 and size >= 32 px")
+            raise UserError("per_class must be >= 1 and size >= 32 px")
         validate_tables(self.va_stats, self.fidelity)
 
     def fingerprint(self) -> str:
@@ -177,6 +178,15 @@ def _render_one(args: tuple[SynthConfig, ImageSpec, str]) -> tuple[str, str]:
     rel = f"{spec.prompted}/{spec.filename}"
     img.save(Path(out_dir) / rel, pnginfo=info, optimize=False, compress_level=6)
     return rel, prompt
+
+
+def summary_line(summary: dict, cfg: SynthConfig, out: str | os.PathLike[str]) -> str:
+    """What ``generate`` wrote into ``out`` and how long it took, in one line (``ferlib synth``)."""
+    return (
+        f"SyntheticFER: {summary['images']} images of {cfg.size}px, {cfg.identities} "
+        f"identities, seed {cfg.seed} -> {out} in {summary['seconds']:.1f} s "
+        f"({summary['workers']} workers)"
+    )
 
 
 def generate(

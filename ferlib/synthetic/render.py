@@ -76,6 +76,32 @@ def _head_polygon(
     return pts
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where a face sits on the supersampled canvas of side ``S``: its centre ``(cx, cy)``,
+    width ``w`` and height ``h``, all in canvas pixels."""
+
+    S: int
+    cx: float
+    cy: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class _Eyes:
+    """The eyes as drawn: their height ``y``, half-width ``ew``, half-height ``eh`` and the
+    distance ``dx`` of each from the centre line (the brows sit above them)."""
+
+    y: float
+    ew: float
+    eh: float
+    dx: float
+
+
+DARK = (40, 30, 30)  # outlines, and the brows of a bald identity
+
+
 def _draw_face(
     draw: ImageDraw.ImageDraw,
     S: int,
@@ -85,14 +111,22 @@ def _draw_face(
     expression: str,
     identity_bias: float,
 ) -> None:
-    cx, cy = 0.5 * S, 0.52 * S
-    w, h = who.face_width * S, who.face_height * S
+    """The face, back to front: body and head, eyes, brows, nose, mouth."""
+    at = _Layout(S, 0.5 * S, 0.52 * S, who.face_width * S, who.face_height * S)
+    f = _intensity(valence, arousal)
+    _draw_head(draw, at, who)
+    eyes = _draw_eyes(draw, at, who, arousal, expression, f)
+    _draw_brows(draw, at, who, eyes, expression, f, identity_bias)
+    _draw_nose(draw, at, eyes, expression)
+    _draw_mouth(draw, at, who, valence, arousal, expression, f, identity_bias)
+
+
+def _draw_head(draw: ImageDraw.ImageDraw, at: _Layout, who: Identity) -> None:
+    """Shoulders, long hair and ears behind the head, the head, then the hair on top of it and
+    the beard."""
+    S, cx, cy, w, h = at.S, at.cx, at.cy, at.w, at.h
     top = cy - h / 2
     hair = who.hair_rgb
-    dark = (40, 30, 30)
-    f = _intensity(valence, arousal)
-
-    # shoulders, long hair and ears sit behind the head
     shirt = tuple(int(v) for v in (np.array(who.skin) * 0.3 + np.array((60, 90, 140)) * 0.7))
     draw.ellipse([cx - 0.55 * S, cy + 0.36 * h, cx + 0.55 * S, cy + 1.2 * h], fill=shirt)
     draw.rectangle([cx - 0.12 * w, cy + 0.3 * h, cx + 0.12 * w, cy + 0.6 * h], fill=who.skin)
@@ -110,8 +144,6 @@ def _draw_face(
                 fill=(230, 200, 60),
             )
     draw.polygon(_head_polygon(cx, cy, w, h, who.jaw), fill=who.skin)
-
-    # hair on top of the head
     if who.hair_style != "bald":
         draw.chord(
             [cx - 0.53 * w, top - 0.07 * h, cx + 0.53 * w, top + 0.55 * h], 180, 360, fill=hair
@@ -121,7 +153,18 @@ def _draw_face(
     if who.beard:
         draw.chord([cx - 0.42 * w, cy + 0.02 * h, cx + 0.42 * w, cy + 0.5 * h], 15, 165, fill=hair)
 
-    # eyes: opening follows arousal, plus the emotion's own widening or squint
+
+def _draw_eyes(
+    draw: ImageDraw.ImageDraw,
+    at: _Layout,
+    who: Identity,
+    arousal: float,
+    expression: str,
+    f: float,
+) -> _Eyes:
+    """Eyes whose opening follows arousal, plus the emotion's own widening or squint (and the
+    identity's glasses)."""
+    S, cx, cy, w, h = at.S, at.cx, at.cy, at.w, at.h
     eye_y = cy - 0.06 * h
     ew = 0.1 * w * who.eye_size
     openness = float(np.clip(0.5 + 0.6 * arousal + EYE_EXTRA.get(expression, 0.0) * f, 0.08, 1.4))
@@ -132,7 +175,7 @@ def _draw_face(
         draw.ellipse(
             [ex - ew, eye_y - eh, ex + ew, eye_y + eh],
             fill=(250, 250, 250),
-            outline=dark,
+            outline=DARK,
             width=max(1, S // 110),
         )
         r = min(0.5 * ew, 0.95 * eh)
@@ -151,18 +194,34 @@ def _draw_face(
             fill=(20, 20, 20),
             width=max(1, S // 80),
         )
+    return _Eyes(eye_y, ew, eh, eye_dx)
 
-    # brows: the emotion's shape, scaled by intensity, shifted by the resting-face bias
+
+def _draw_brows(
+    draw: ImageDraw.ImageDraw,
+    at: _Layout,
+    who: Identity,
+    eyes: _Eyes,
+    expression: str,
+    f: float,
+    identity_bias: float,
+) -> None:
+    """Brows of the emotion's shape, scaled by intensity, shifted by the resting-face bias."""
+    cx, h = at.cx, at.h
     inner_dy, outer_dy, inner_dx = (v * f * h for v in BROWS[expression])
     rest = -who.brow_bias * identity_bias * 0.035 * h
-    brow_y = eye_y - eh - 0.07 * h
-    brow_colour = hair if who.hair_style != "bald" else dark
+    brow_y = eyes.y - eyes.eh - 0.07 * h
+    brow_colour = who.hair_rgb if who.hair_style != "bald" else DARK
     for side in (-1, 1):
-        inner = (cx + side * (eye_dx - 1.1 * ew) - side * inner_dx, brow_y + inner_dy + rest)
-        outer = (cx + side * (eye_dx + 1.2 * ew), brow_y + outer_dy + rest + 0.01 * h)
+        inner = (cx + side * (eyes.dx - 1.1 * eyes.ew) - side * inner_dx, brow_y + inner_dy + rest)
+        outer = (cx + side * (eyes.dx + 1.2 * eyes.ew), brow_y + outer_dy + rest + 0.01 * h)
         draw.line([inner, outer], fill=brow_colour, width=max(2, int(0.03 * h)))
 
-    # nose, with the disgust wrinkle
+
+def _draw_nose(draw: ImageDraw.ImageDraw, at: _Layout, eyes: _Eyes, expression: str) -> None:
+    """The nose, with the disgust wrinkle."""
+    S, cx, cy, w, h = at.S, at.cx, at.cy, at.w, at.h
+    eye_y = eyes.y
     nose_y = cy + 0.1 * h
     draw.line(
         [(cx, eye_y + 0.03 * h), (cx - 0.04 * w, nose_y), (cx + 0.03 * w, nose_y + 0.01 * h)],
@@ -180,7 +239,19 @@ def _draw_face(
                 width=max(1, S // 110),
             )
 
-    # mouth: curve follows valence (+ resting bias), opening follows arousal
+
+def _draw_mouth(
+    draw: ImageDraw.ImageDraw,
+    at: _Layout,
+    who: Identity,
+    valence: float,
+    arousal: float,
+    expression: str,
+    f: float,
+    identity_bias: float,
+) -> None:
+    """A mouth whose curve follows valence (+ the resting bias) and opening follows arousal."""
+    cx, cy, w, h = at.cx, at.cy, at.w, at.h
     my = cy + 0.25 * h
     mw = who.mouth_width * w / 2 * (1 + 0.15 * valence)
     curve = valence + identity_bias * who.mouth_bias

@@ -1,21 +1,14 @@
 """The statistics SyntheticFER imitates. Edit these tables to change what the generator draws.
 
-Both come from the real DiffusionFER-S ``dataset_sheet.csv`` (the cropped set): VA per annotated
-expression, and how often Stable Diffusion rendered the prompted emotion as each annotated one.
+How often Stable Diffusion rendered the prompted emotion as each annotated one, from the real
+DiffusionFER-S ``dataset_sheet.csv`` (the cropped set), and how far a prompt's intensity word
+moves the face. The VA per annotated expression, also the real sheet's, lives with the emotions
+(``ferlib.emotions.VA_STATS``).
 """
 
 from __future__ import annotations
 
-VA_STATS: dict[str, tuple[float, float, float, float]] = {
-    # annotated expression: (valence mean, valence std, arousal mean, arousal std)
-    "neutral": (-0.03, 0.10, 0.02, 0.09),
-    "happy": (0.42, 0.09, 0.28, 0.15),
-    "sad": (-0.21, 0.11, -0.15, 0.07),
-    "surprise": (-0.08, 0.17, 0.52, 0.14),
-    "fear": (-0.40, 0.12, 0.23, 0.16),
-    "disgust": (-0.51, 0.14, 0.17, 0.14),
-    "angry": (-0.53, 0.20, 0.53, 0.21),
-}
+from ..emotions import EMOTIONS, VA_STATS
 
 PROMPT_FIDELITY: dict[str, dict[str, float]] = {
     # prompted emotion -> share of images annotated as each expression (rows sum to 1)
@@ -56,8 +49,6 @@ def validate_tables(
     fidelity: dict[str, dict[str, float]] = PROMPT_FIDELITY,
 ) -> None:
     """Raise ``ValueError`` on an unknown emotion or a fidelity row that does not sum to 1."""
-    from ..emotions import EMOTIONS
-
     missing = set(EMOTIONS) - set(va_stats)
     if missing:
         raise ValueError(f"VA_STATS lacks {sorted(missing)}")

@@ -16,12 +16,17 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_torch_save
+from ..errors import UserError
 from ..models import BACKBONES, HEADS, VAModel, build_model
 from ..params import DATA_KEYS, PARAMETERS, ParameterError, check_value
 
 FORMAT = 1
 LAST = "last.pt"
 BEST = "checkpoint.pt"
+
+
+class CheckpointError(UserError):
+    """A file that is not a usable FER-Zoo checkpoint; the message names it and why."""
 
 
 def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -40,9 +45,9 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         # torch's paragraph about weights_only, cut to its one useful clause
         unsafe = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|\.|$)", text)
         why = f"not a weights-only PyTorch file: {unsafe.group(1)}" if unsafe else text[:200]
-        raise ValueError(f"{path}: not a readable FER-Zoo checkpoint ({why})") from err
+        raise CheckpointError(f"{path}: not a readable FER-Zoo checkpoint ({why})") from err
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a FER-Zoo checkpoint (format {FORMAT})")
+        raise CheckpointError(f"{path}: not a FER-Zoo checkpoint (format {FORMAT})")
     return blob
 
 
@@ -85,7 +90,9 @@ def model_shape(path: str | os.PathLike[str], blob: dict[str, Any]) -> dict[str,
         check_config_keys(path, config, SHAPE_KEYS)
         shape = {k: config[k] for k in SHAPE_KEYS}
     if not isinstance(shape, dict):
-        raise ValueError(f"{path}: its model_config is not a mapping; pass the {BEST} of a run")
+        raise CheckpointError(
+            f"{path}: its model_config is not a mapping; pass the {BEST} of a run"
+        )
     for key in SHAPE_KEYS:
         if key in shape:
             check_value(key, shape[key], f"{path}: model_config")
@@ -112,7 +119,7 @@ def load_model(
     config = blob.get("config")
     state = (blob.get("modules") or {}).get("model")
     if not isinstance(config, dict) or state is None:
-        raise ValueError(f"{path}: holds no trained model; pass a run's {BEST}")
+        raise CheckpointError(f"{path}: holds no trained model; pass a run's {BEST}")
     check_config_keys(path, config, needs)
     shape = model_shape(path, blob)
     try:
@@ -122,7 +129,7 @@ def load_model(
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         # torch's first line is a heading ("Error(s) in loading state_dict for VAModel:")
         first = next((x for x in lines if not x.endswith(":")), type(err).__name__)
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: its weights do not fit the model it describes ({first}); pass the "
             f"{BEST} of a finished run"
         ) from err

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import UserError
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def select_device(choice: str = "auto") -> torch.device:
     if choice not in DEVICES:
-        raise ValueError(f"unknown device {choice!r}; choose from {', '.join(DEVICES)}")
+        raise UserError(f"unknown device {choice!r}; choose from {', '.join(DEVICES)}")
     if choice == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -17,7 +19,7 @@ def select_device(choice: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but no CUDA GPU is visible")
+        raise UserError("device 'cuda' requested but no CUDA GPU is visible")
     return torch.device(choice)
 
 

@@ -15,10 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..errors import UserError
+
 LOCK = ".lock"
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(UserError, RuntimeError):
     """Another live process is writing into the run folder; the message names it."""
 
 

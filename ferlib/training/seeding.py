@@ -8,6 +8,7 @@ import random
 import numpy as np
 import torch
 
+from ..errors import UserError
 from ..params import SEED
 
 
@@ -19,7 +20,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     ``params.SEED``, [0, 2**32), is refused: NumPy would fold it onto a smaller seed's stream.
     """
     if seed not in SEED:
-        raise ValueError(f"seed={seed!r}: a seed must be {SEED}")
+        raise UserError(f"seed={seed!r}: a seed must be {SEED}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -9,17 +9,13 @@ progress and optional wandb logging. A method only says how to update on one bat
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,17 +23,11 @@ from typing import Any
 import torch
 from tqdm import tqdm  # text bars: they render in terminals, notebooks and on code hosts
 
+from .. import paths
 from ..atomic import atomic_write_text
 from ..data import FERData, load_from_config, make_loader
 from ..data.fingerprint import data_fingerprint, describe_difference
-from ..evaluation.metrics import metrics_json, read_metrics_json, zero_label_share
-from ..evaluation.outputs import evaluate, to_model_input
-from ..methods import Method, NonFiniteLossError, build_method, cannot_train, unwrap
-from ..params import DATA_KEYS, PARAMETERS, identity_config, resolve_config
-from ..paths import check_writable_dir, data_home, display_path, outputs_home, resolve
-from . import checkpoint as ckpt
-from .device import describe_device, select_device, use_channels_last
-from .distributed import (
+from ..distributed import (
     DistInfo,
     barrier,
     gather_strings,
@@ -45,13 +35,22 @@ from .distributed import (
     shutdown,
     weight_digest,
 )
+from ..errors import UserError
+from ..evaluation.metrics import metrics_json, zero_label_share
+from ..evaluation.outputs import evaluate, to_model_input
+from ..methods import Method, NonFiniteLossError, build_method, check_method, unwrap
+from ..models.backbones import BACKBONES
+from ..params import check_choice, identity_config
+from ..paths import check_writable_dir, display_path
+from . import checkpoint as ckpt
+from .device import describe_device, select_device, use_channels_last
 from .runlock import RunLock
 from .seeding import rng_state, seed_everything, set_rng_state
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(UserError, RuntimeError):
     """The loss became NaN or infinite; the message names the epoch and the last good file."""
 
 
@@ -65,10 +64,44 @@ class TrainResult:
     trained: bool = True  # False when fit_or_load found a finished run
 
 
-def _config_key(config: dict[str, Any]) -> str:
+def config_key(config: dict[str, Any]) -> str:
     """What names a configuration (its run folder's hash, resume and reuse checks); augmentation
     keys left at off do not count, so runs from before they existed keep their names."""
     return json.dumps(identity_config(config), sort_keys=True)
+
+
+DATA_FOLDER = "data folder (generated data and tensor store)"
+
+
+def check_run(
+    config: dict[str, Any], out_dir: str | os.PathLike[str], loads_data: bool = True
+) -> Path:
+    """The checks before any data loads or training starts, so that a run never fails late: a
+    known method and backbone, a writable ``out_dir`` and, when the data is still to be loaded
+    (generated, decoded into the tensor store), a writable data folder. Returns ``out_dir``."""
+    check_method(config["method"])
+    check_choice(config["backbone"], BACKBONES, "backbone")
+    out = check_writable_dir(out_dir, "output folder")
+    if loads_data:
+        check_writable_dir(paths.data_home(), DATA_FOLDER)
+    return out
+
+
+@dataclass(frozen=True)
+class CheckedData:
+    """Data that passed ``check_data``: its drop check's warning line (None: nothing to say)
+    and its fingerprint (``data.fingerprint.data_fingerprint``)."""
+
+    data: FERData
+    fingerprint: dict[str, Any]
+    warning: str | None = None
+
+
+def check_data(data: FERData) -> CheckedData:
+    """Stop when most rows were dropped, naming the likely cause (``DataReport.check_drops``);
+    else the data with its warning line and fingerprint."""
+    warning = data.report.check_drops()
+    return CheckedData(data, data_fingerprint(data), warning)
 
 
 def _history_csv(history: list[dict[str, Any]]) -> str:
@@ -82,14 +115,6 @@ def _history_csv(history: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _history_value(text: str) -> int | float:
-    """A ``history.csv`` cell as the trainer logged it: epochs and iterations stay integers."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
 class Trainer:
     """Train ``config`` into ``out_dir`` (see the module docstring)."""
 
@@ -97,14 +122,12 @@ class Trainer:
         self,
         config: dict[str, Any],
         out_dir: str | os.PathLike[str],
-        data: FERData | None = None,
+        data: FERData | CheckedData | None = None,
         progress: bool = True,
         callbacks: list[EpochCallback] | None = None,
     ):
         self.config = dict(config)
-        self.out_dir = check_writable_dir(out_dir)  # before any data loads or training starts
-        if data is None:
-            check_writable_dir(data_home(), "data folder (generated data and tensor store)")
+        self.out_dir = check_run(self.config, out_dir, loads_data=data is None)
         self.device = select_device(self.config["device"])
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
@@ -114,10 +137,10 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         self.callbacks = callbacks or []
         seed_everything(self.config["seed"])
-        self.method: Method = build_method(self.config)  # bad names fail before data loads
-        self.data = data if data is not None else load_from_config(self.config)
-        self.data.report.check_drops()  # most rows dropped: stop, naming the likely cause
-        self.fingerprint = data_fingerprint(self.data)
+        self.method: Method = build_method(self.config)
+        if not isinstance(data, CheckedData):  # given as checked: by the run store, once
+            data = check_data(data if data is not None else load_from_config(self.config))
+        self.data, self.fingerprint = data.data, data.fingerprint
         self.method.to(self.device, channels_last=self.channels_last)
         self.method.use_amp = self.fast_cuda
         self.method.scaler = torch.amp.GradScaler("cuda", enabled=self.fast_cuda)
@@ -141,7 +164,7 @@ class Trainer:
                 self.data.subset(split), size, cfg["eval_batch_size"], train=False
             )
         if len(loaders["train"]) == 0:
-            raise ValueError(
+            raise UserError(
                 f"training split has {len(loaders['train'].dataset)} images, fewer "
                 f"than one batch of {cfg['batch_size']}"
             )
@@ -172,13 +195,13 @@ class Trainer:
         if not path.is_file():
             return
         state = ckpt.load(path)
-        if _config_key(state["config"]) != _config_key(self.config):
-            raise ValueError(
+        if config_key(state["config"]) != config_key(self.config):
+            raise UserError(
                 f"{path} was written by a different configuration; use another "
                 "output folder or delete it to start over"
             )
         if (state.get("data") or {}).get("digest") != self.fingerprint["digest"]:
-            raise ValueError(
+            raise UserError(
                 f"{path} was trained on other data: "
                 f"{describe_difference(state.get('data'), self.fingerprint)}; use another "
                 "output folder or delete it to train again"
@@ -411,182 +434,6 @@ def lr_drop_epochs(milestones: Sequence[int], iterations_per_epoch: int) -> list
     return [int(m) // iterations_per_epoch + 1 for m in sorted(milestones)]
 
 
-def run_dir(
-    config: dict[str, Any],
-    root: str | os.PathLike[str] | None = None,
-    data_digest: str | None = None,
-) -> Path:
-    """Where a run lives: ``outputs/runs/<dataset>/<method>/<hash>/seed<k>``.
-
-    ``<hash>`` covers the configuration (all but the seed) and, given ``data_digest`` (the
-    ``digest`` of ``data_fingerprint``), the data: seeds of one configuration on one data share a
-    folder, so results group by it, and changed data never lands in an old run's folder.
-    """
-    rest = {k: v for k, v in config.items() if k != "seed"}
-    if data_digest is not None:
-        rest["data_fingerprint"] = data_digest
-    digest = hashlib.sha1(_config_key(rest).encode()).hexdigest()[:10]
-    base = Path(root) if root is not None else outputs_home() / "runs"
-    return base / config["dataset"] / config["method"] / digest / f"seed{config['seed']}"
-
-
 def train(config: dict[str, Any], out_dir: str | os.PathLike[str], **kwargs) -> TrainResult:
     """Train (resuming from ``out_dir/last.pt`` when it holds the same configuration and data)."""
     return Trainer(config, out_dir, **kwargs).fit()
-
-
-def fit_or_load(
-    config: dict[str, Any],
-    out_dir: str | os.PathLike[str] | None = None,
-    data: FERData | None = None,
-    **kwargs,
-) -> TrainResult:
-    """Load the finished run of this exact configuration and data from ``out_dir`` (default: its
-    own run folder, ``run_dir(config, data_digest=…)``), else train it there.
-
-    Notebooks call this so that re-running a chapter does not retrain what is already trained.
-    A finished run on other data (edited labels, other files) is never re-used: the default
-    folder differs, and a given ``out_dir`` holding one is refused with what differs.
-
-    Taught in ``notebooks/10_baseline.ipynb`` §4.
-    """
-    data = data if data is not None else load_from_config(config)
-    fingerprint = data_fingerprint(data)
-    out_dir = Path(out_dir) if out_dir is not None else run_dir(config, None, fingerprint["digest"])
-    metrics_path = out_dir / "metrics.json"
-    if metrics_path.is_file() and (out_dir / ckpt.BEST).is_file():
-        metrics = read_metrics_json(metrics_path.read_text())
-        if _config_key(metrics.get("config", {})) == _config_key(config):
-            ran_on = metrics.get("data") or {}
-            if ran_on.get("digest") != fingerprint["digest"]:
-                raise ValueError(
-                    f"{out_dir} holds a run of this configuration on other data: "
-                    f"{describe_difference(ran_on, fingerprint)}; use another output folder "
-                    "(or none: the default folder follows the data), or delete it to train again"
-                )
-            model, _ = ckpt.load_model(out_dir / ckpt.BEST)
-            with open(out_dir / "history.csv", newline="") as rows:
-                history = [
-                    {k: _history_value(v) for k, v in row.items()} for row in csv.DictReader(rows)
-                ]
-            return TrainResult(out_dir, model, config, metrics, history, trained=False)
-    return train(config, out_dir, data=data, **kwargs)
-
-
-def _same_data(key: str, a: Any, b: Any) -> bool:
-    """Equal data settings; a data folder given relative to the repository equals its absolute
-    path."""
-    return resolve(a) == resolve(b) if key == "data_dir" and a and b else a == b
-
-
-def matching_runs(
-    config: dict[str, Any],
-    method: str,
-    root: str | os.PathLike[str] | None = None,
-    data_digest: str | None = None,
-) -> list[Path]:
-    """Finished runs of ``method`` on the same data as ``config`` (every seed and setting), and
-    with ``data_digest`` on exactly that data (``data_fingerprint``'s digest).
-
-    The evaluation notebook compares what has been trained; it does not need to know each run's
-    training parameters, only that it saw the same images, labels and splits.
-    """
-    base = Path(root) if root is not None else outputs_home() / "runs"
-    found = []
-    for metrics in sorted((base / config["dataset"] / method).glob("*/seed*/metrics.json")):
-        blob = json.loads(metrics.read_text())
-        run_config = blob.get("config", {})
-        if data_digest is not None and (blob.get("data") or {}).get("digest") != data_digest:
-            continue
-        if all(_same_data(k, run_config.get(k), config.get(k)) for k in DATA_KEYS):
-            found.append(metrics.parent)
-    return found
-
-
-def seed_runs(
-    config: dict[str, Any],
-    methods: list[str],
-    seeds: list[int],
-    data: FERData | None = None,
-    log: Callable[[str], None] = print,
-    workers: int | None = None,
-    recipes: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, dict[int, Path]]:
-    """The finished run of every method and seed on ``config``'s data, training the missing ones.
-
-    A run counts only if it is this recipe's (its run folder: the method's defaults with
-    ``config``'s data and training settings, then the method's section of ``recipes`` — a
-    profile's ``recipes:``, as the course run passes them — on this data); a missing seed is
-    trained with it
-    (quietly; several at once, see ``train_runs``). A method that cannot train on ``data``
-    (``methods.cannot_train``) is left out and its reason logged. Returns
-    ``{method: {seed: run folder}}`` in the given order.
-    """
-    shared = {k: v for k, v in config.items() if PARAMETERS[k].group in ("data", "training")}
-    digest = data_fingerprint(data if data is not None else load_from_config(config))["digest"]
-    chosen = []
-    for method in methods:
-        if data is not None and (reason := cannot_train(method, data)):
-            log(f"{method}: left out — {reason}")
-            continue
-        chosen.append(method)
-
-    def recipe(method: str, seed: int) -> dict[str, Any]:
-        own = (recipes or {}).get(method) or {}
-        return resolve_config(None, {**shared, **own, "method": method, "seed": seed})
-
-    def by_seed(method: str) -> dict[int, Path]:
-        """The finished runs of exactly this recipe on this data, by seed: its own run folders,
-        never a run of the method trained with another recipe (another length, augmentation…)."""
-        found: dict[int, Path] = {}
-        for seed in seeds:
-            folder = run_dir(recipe(method, seed), None, digest)
-            if (folder / "metrics.json").is_file() and (folder / ckpt.BEST).is_file():
-                found[seed] = folder
-        return found
-
-    done = {method: by_seed(method) for method in chosen}
-    missing = [
-        recipe(method, seed) for method in chosen for seed in seeds if seed not in done[method]
-    ]
-    if missing:
-        train_runs(missing, workers)
-        done = {method: by_seed(method) for method in chosen}
-    return {method: {seed: done[method][seed] for seed in seeds} for method in chosen}
-
-
-def train_runs(recipes: list[dict[str, Any]], workers: int | None = None) -> None:
-    """Train (or load) every recipe in its own run folder, ``workers`` runs at a time.
-
-    On the CPU the default is one process per core with one thread each: on the 2-core machine two
-    8-epoch quick Baseline runs side by side (1 thread each) finished in 13.0 s against 19.7 s
-    one after the other (2 threads each), start-up included. On a GPU runs go one at a time: they
-    would share the device. A run's numbers depend on its thread count in the last bits, like on
-    any change of hardware.
-    """
-    if not recipes:
-        return
-    if workers is None:
-        on_cpu = select_device(recipes[0]["device"]).type == "cpu"
-        workers = min(len(recipes), torch.get_num_threads()) if on_cpu else 1
-    if workers <= 1 or len(recipes) == 1:
-        for recipe in recipes:
-            fit_or_load(recipe, progress=False)
-        return
-    threads = max(1, torch.get_num_threads() // workers)
-    spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads running
-    try:
-        with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-            list(pool.map(_fit_quietly, recipes, [threads] * len(recipes)))
-    except BrokenProcessPool as err:
-        raise RuntimeError(
-            "a training worker process died before finishing its run; from a script, call "
-            'train_runs (or seed_runs) under `if __name__ == "__main__":` (workers are '
-            "spawned and import the script), or pass workers=1"
-        ) from err
-
-
-def _fit_quietly(recipe: dict[str, Any], threads: int) -> None:
-    """``train_runs``' worker: one run in this process, on ``threads`` threads."""
-    torch.set_num_threads(threads)
-    fit_or_load(recipe, progress=False)

@@ -1,4 +1,9 @@
-"""DDP under ``torchrun``: NCCL on GPUs, gloo on CPU; rank 0 alone logs and writes files."""
+"""DDP under ``torchrun``: NCCL on GPUs, gloo on CPU; rank 0 alone logs and writes files.
+
+At the bottom of the package (it imports nothing of ``ferlib``): the trainer joins the process
+group, and the methods take their collective steps (``average_gradients``, ``rank_mean``,
+``all_ranks``) without importing the trainer's package.
+"""
 
 from __future__ import annotations
 
