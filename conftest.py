@@ -15,7 +15,7 @@ records it, ``ferzoo.committed_parameters``; ``ferlib.course.runner.COMMITTED_PR
 - with the data only at the tests' optional ``FERZOO_DEV_SET`` location, they run on it, but
   nothing is compared (the outputs name the folder the data was read from);
 - without the data, they run on their SyntheticFER defaults as a smoke test, nothing compared.
-``tests/test_real_data.py`` checks their key numbers against the data whenever it is present.
+``tests/course/test_real_data.py`` checks their key numbers against the data whenever it is present.
 """
 
 from __future__ import annotations
@@ -96,9 +96,11 @@ else:
                 options.setdefault("check", self.compare_outputs)
                 if smoke_only:
                     options["check"] = False
-                yield IPyNbCell.from_parent(
+                item = IPyNbCell.from_parent(
                     self, name=f"Cell {number}", cell_num=number, cell=cell, options=options
                 )
+                item.add_marker(pytest.mark.slow)  # executing notebooks: not in `-m "not slow"`
+                yield item
 
         def setup(self):
             outputs = _session_outputs(self.config)

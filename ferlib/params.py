@@ -87,8 +87,8 @@ MIN_IMAGE_SIZE: dict[str, int] = {
 }
 """The backbones (``ferlib.models.backbones.BACKBONES``) and the smallest input (px) each trunk
 runs on: below it a convolution or pooling window is larger than its input (measured;
-tests/test_faults.py checks small_cnn and alexnet at the edge). ``check_config`` refuses a smaller
-``image_size``."""
+tests/cli/test_faults.py checks small_cnn and alexnet at the edge). ``check_config`` refuses a
+smaller ``image_size``."""
 
 
 @dataclass(frozen=True)

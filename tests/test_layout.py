@@ -50,8 +50,8 @@ def test_the_layout_has_one_folder_per_job():
     }  # fmt: skip
     top = {p.name for p in PACKAGE.glob("*.py")}
     assert top == {
-        "__init__.py", "__main__.py", "atomic.py", "cli.py", "distributed.py", "emotions.py",
-        "errors.py", "params.py", "paths.py",
+        "__init__.py", "__main__.py", "atomic.py", "cli.py", "cli_options.py", "distributed.py",
+        "emotions.py", "errors.py", "params.py", "paths.py",
     }  # fmt: skip
     readme = (repo_root() / "README.md").read_text()
     for folder in folders:

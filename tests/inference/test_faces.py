@@ -101,6 +101,7 @@ def test_detector_finds_nothing_in_a_plain_picture_and_accepts_greyscale(frame, 
     assert len(F.FaceDetector(name)(grey)) == 1
 
 
+@pytest.mark.slow
 def test_detector_boxes_on_real_crops_match_the_crop_geometry(dev_set):
     """DiffusionFER-S crops pasted into a canvas are mostly found, and each detector's crop
     square of what it finds is nearly the original crop."""

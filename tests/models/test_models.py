@@ -212,6 +212,7 @@ def assert_trunk_holds(trunk: torch.nn.Module, state: dict[str, torch.Tensor]) -
         assert torch.equal(value, state[key]), key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["alexnet", "resnet18"])
 def test_pretrained_true_loads_the_hub_cache_file(offline_hub, name):
     """``pretrained: true`` reads the torchvision file where torch's hub cache keeps it."""
@@ -222,6 +223,7 @@ def test_pretrained_true_loads_the_hub_cache_file(offline_hub, name):
     assert_trunk_holds(build_backbone(name, pretrained=True), state)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["alexnet", "resnet18"])
 def test_pretrained_local_file_loads_exactly_its_values(offline_hub, name):
     state = torchvision_checkpoint(name)
@@ -232,6 +234,7 @@ def test_pretrained_local_file_loads_exactly_its_values(offline_hub, name):
         assert_trunk_holds(build_backbone(name, pretrained=pretrained), state)
 
 
+@pytest.mark.slow
 def test_relative_weights_path_is_from_the_repository(offline_hub, monkeypatch):
     """A profile's relative ``pretrained`` path names one file wherever the run starts (the
     command line at the repository root, a notebook in notebooks/), as ``data_dir`` does."""

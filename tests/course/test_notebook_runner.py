@@ -40,6 +40,7 @@ def course(tmp_path, monkeypatch):
     return tmp_path, profile
 
 
+@pytest.mark.slow
 def test_one_failure_does_not_stop_the_others(course):
     tmp_path, profile = course
     results = runner.run_notebooks(str(profile), out_dir=tmp_path / "out", kernel="python3")
@@ -63,6 +64,7 @@ def test_one_failure_does_not_stop_the_others(course):
     assert "01_broken.ipynb  failed" in table and "3 notebooks, 1 failed" in table
 
 
+@pytest.mark.slow
 def test_cli_exit_code_reflects_failures(course, capsys):
     tmp_path, profile = course
     assert (
@@ -119,6 +121,7 @@ def test_override_no_chosen_notebook_declares_is_an_error(course):
         )
 
 
+@pytest.mark.slow
 def test_explore_notebook_runs_under_papermill_from_any_folder(tmp_path, monkeypatch):
     """The real 00 notebook with the CI profile, started from an unrelated working directory."""
     monkeypatch.chdir(tmp_path)
@@ -157,6 +160,7 @@ def test_course_plan_orders_methods_evaluation_and_per_method_runs():
     ]
 
 
+@pytest.mark.slow
 def test_skipped_steps_are_reported_not_run(course, monkeypatch):
     tmp_path, profile = course
     monkeypatch.setattr(
@@ -197,6 +201,7 @@ def test_every_chapter_opens_with_goals_and_closes_with_exercises():
         assert closing.count("<details>") == closing.count("</details>"), nb.name
 
 
+@pytest.mark.slow
 def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path, monkeypatch):
     """30 on real DiffusionFER-S (no prompt text): the prompt parts say so and skip."""
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / "outputs"))  # the kernel inherits it
@@ -216,6 +221,7 @@ def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path, monkeypatch)
     assert "Least faithful:" in text and "unfaithful test images are predicted nearer" in text
 
 
+@pytest.mark.slow
 def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
     """The batch run as a user starts it, on a tiny SyntheticFER: plan, executed notebooks,
     figures and the summary with the results of every method over three seeds."""
@@ -245,6 +251,7 @@ def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
     assert re.search(r"^\| elim \| synthetic \| small_cnn \| [^\n]*\| 3 \|", table, re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_the_run_talks_and_estimates_from_the_last_run(course):
     tmp_path, profile = course
     lines: list[str] = []
@@ -282,6 +289,7 @@ def test_time_left_needs_every_remaining_notebook_timed():
     assert runner.minutes(42.4) == "42 s" and runner.minutes(210) == "3.5 min"
 
 
+@pytest.mark.slow
 def test_check_env_first_in_the_same_process_and_a_fail_does_not_stop_the_run(
     course, capsys, monkeypatch
 ):

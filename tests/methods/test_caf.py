@@ -536,6 +536,7 @@ def test_two_steps_lower_the_supervised_loss_on_a_tiny_batch():
     assert "adv_loss" in logs[0] and after < logs[0]["sup_loss"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("flags", "iterations"), [({}, 50), ({"caf_authors_code": True}, 15)])
 def test_fifty_iterations_stay_finite(flags, iterations):
     method = make(**flags)
@@ -638,6 +639,7 @@ def _ddp_worker(rank: int, world: int, init: str, out: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_ranks_stay_identical_through_the_sub_batch_steps(tmp_path):
     """Steps B and C run outside DDP: their gradients, λ and skip decisions must still agree."""
     import torch.multiprocessing as mp

@@ -15,8 +15,7 @@ from ferlib.synthetic.identity import sample_identity
 from ferlib.synthetic.prompts import parse_webui_parameters
 from ferlib.synthetic.render import Nuisance, render_face
 from ferlib.synthetic.tables import validate_tables
-
-from .conftest import TINY
+from tests.conftest import TINY
 
 
 def _files(root):
@@ -76,6 +75,7 @@ def test_png_carries_webui_parameters_matching_the_sheet(tiny_synth):
     assert parsed["cfg_scale"] and parsed["seed"].isdigit()
 
 
+@pytest.mark.slow
 def test_fidelity_and_va_statistics_match_the_tables():
     cfg = SynthConfig(per_class=3000, identities=60)
     specs = plan_images(cfg)

@@ -456,6 +456,7 @@ def test_code_init_saturates_the_view_head():
 
 
 # --- 8. learning ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_overfitting_a_fixed_batch_lowers_the_loss():
     method = make_method(lr=1e-3)
     x_in, y = batch(32, 32, seed=3)

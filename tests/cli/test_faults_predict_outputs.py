@@ -25,7 +25,7 @@ from ferlib.inference import predict as P
 from ferlib.inference.video import write_video
 from ferlib.inference.writer import OutputNames
 from ferlib.synthetic.clip import ClipConfig, render_clip
-from tests.test_faults import one_line_error, snapshot
+from tests.cli.test_faults import one_line_error, snapshot
 
 FPS = ["--fps", "2", "--no-progress"]
 
@@ -64,6 +64,7 @@ def finished(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 # --- 1. names of traces and annotations -----------------------------------------------------
+@pytest.mark.slow
 def test_same_named_videos_get_a_trace_each(inputs, tmp_path, capsys):
     out, ann = tmp_path / "out", tmp_path / "ann"
     assert main(["predict", str(inputs), "--out", str(out), "--annotate", str(ann), *FPS]) == 0
@@ -96,6 +97,7 @@ def test_output_names_are_unique_and_fit_the_file_system(tmp_path):
 
 
 # --- 2. output folders inside the inputs -----------------------------------------------------
+@pytest.mark.slow
 def test_output_folders_inside_the_inputs_are_never_read_back(inputs, capsys):
     out, ann = inputs / "out", inputs / "ann"
     argv = ["predict", str(inputs), "--out", str(out), "--annotate", str(ann), *FPS]
@@ -207,6 +209,7 @@ def lines_of(lines: list[str], sources: int, media: Path) -> str:
     return "".join([lines[0], *(line for line in lines[1:] if line.startswith(keep))])
 
 
+@pytest.mark.slow
 def test_a_stopped_run_keeps_its_finished_inputs_and_the_earlier_outputs(
     media, earlier_run, capsys, monkeypatch
 ):
@@ -273,6 +276,7 @@ def disk_fills_in(monkeypatch, suffix: str, room: int) -> None:
     monkeypatch.setattr(atomic, "open", opener, raising=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_streaming_rows_says_so_and_keeps_whole_rows(
     media, earlier_run, capsys, monkeypatch
 ):
@@ -292,6 +296,7 @@ def test_a_full_disk_while_streaming_rows_says_so_and_keeps_whole_rows(
     assert (out / part).read_text() == lines_of(lines, 1, media)  # the broken row cut off
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_the_json_leaves_no_half_file(
     media, earlier_run, capsys, monkeypatch
 ):

@@ -27,8 +27,8 @@ from ferlib.paths import display_path
 from ferlib.training import checkpoint as ckpt
 from ferlib.training.runlock import LOCK
 from ferlib.training.seeding import seed_everything
-from tests.test_faults import TRAIN, one_line_error, snapshot
-from tests.test_notebook_runner import write_notebook
+from tests.cli.test_faults import TRAIN, one_line_error, snapshot
+from tests.course.test_notebook_runner import write_notebook
 
 METHODS = ("baseline", "caf", "avce", "elim")
 METHOD_SET = {"elim": ["elim_p=4"]}  # batches of 8: 4 people × 2 images
@@ -305,6 +305,7 @@ sys.exit(main(["notebooks", "--profile", sys.argv[2], "--out", sys.argv[3]]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
 def test_sigint_during_a_real_notebook_keeps_the_good_one(course, tmp_path):
     """The real thing: SIGINT to ``ferlib notebooks`` while a kernel executes a cell."""

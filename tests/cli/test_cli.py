@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import ferlib.course.envcheck as envcheck
+from ferlib import cli
 from ferlib.cli import main
 
 
@@ -80,6 +81,7 @@ def test_bench_reports_loader_and_model_figures(tiny_synth, capsys):
     assert result["peak_rss_mib"] > 0
 
 
+@pytest.mark.slow
 def test_check_env_prints_one_status_line_per_requirement():
     proc = subprocess.run(
         [sys.executable, "-m", "ferlib", "check-env"], capture_output=True, text=True, timeout=120
@@ -110,6 +112,7 @@ def test_check_env_fails_on_any_fail(monkeypatch, capsys):
     ]
 
 
+@pytest.mark.slow
 def test_python_dash_m_matches_the_console_script():
     proc = subprocess.run(
         [sys.executable, "-m", "ferlib", "--help"], capture_output=True, text=True, timeout=60
@@ -140,14 +143,14 @@ def test_a_user_error_is_one_line_and_a_bug_shows_its_traceback(monkeypatch, tmp
         return command
 
     argv = ["synth", "--out", str(tmp_path)]
-    monkeypatch.setattr("ferlib.cli._cmd_synth", body("a mistake\nof the user's", UserError))
+    monkeypatch.setitem(cli.BODIES, "synth", body("a mistake\nof the user's", UserError))
     assert main(argv) == 2
     assert capsys.readouterr().err == "ferlib synth: error: a mistake of the user's\n"
-    monkeypatch.setattr("ferlib.cli._cmd_synth", body("no such folder", FileNotFoundError))
+    monkeypatch.setitem(cli.BODIES, "synth", body("no such folder", FileNotFoundError))
     assert main(argv) == 2
     assert capsys.readouterr().err == "ferlib synth: error: no such folder\n"
     for kind in (RuntimeError, ValueError, KeyError):
-        monkeypatch.setattr("ferlib.cli._cmd_synth", body("a bug", kind))
+        monkeypatch.setitem(cli.BODIES, "synth", body("a bug", kind))
         with pytest.raises(kind, match="a bug"):
             main(argv)
         assert capsys.readouterr().err == ""  # nothing said in its place

@@ -186,6 +186,7 @@ def test_one_step_moves_every_parameter_and_modes_are_restored(config, tiny_data
     )
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_finish_with_identical_weights(config, tmp_path):
     cfg = {**config, "epochs": 2}
     params = tmp_path / "ddp.yaml"
@@ -227,6 +228,7 @@ def test_early_stopping_ends_a_run_that_stopped_improving(config, tiny_data, tmp
     assert len(result.history) == 2 and result.metrics["best_epoch"] == 1
 
 
+@pytest.mark.slow
 def test_wandb_logging_is_optional_and_offline(config, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     result = train({**config, "epochs": 1, "wandb": True}, tmp_path, data=tiny_data, progress=False)
@@ -243,6 +245,7 @@ def test_loss_falls_on_a_fixed_batch_within_20_steps(config):
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5  # baseline.md §9.5: loss falls
 
 
+@pytest.mark.slow
 def test_without_dropout_32_samples_are_overfitted(config):
     """docs/methods/baseline.md §9.5: MSE < 0.01 in 300 steps (small_cnn, lr 1e-3, dropout 0)."""
     torch.manual_seed(0)
@@ -332,6 +335,7 @@ def test_seed_runs_trains_only_the_missing_seeds_and_names_what_cannot_train(
     assert own["baseline"][1] == other.out_dir and own["baseline"][0] != runs["baseline"][0]
 
 
+@pytest.mark.slow
 def test_train_runs_in_worker_processes_match_a_run_on_as_many_threads(
     config, tiny_data, tmp_path, monkeypatch
 ):

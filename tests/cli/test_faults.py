@@ -358,6 +358,7 @@ def test_crlf_and_bom_sheets_and_unicode_paths_load(va_csv):
     assert data.report.issues == {}
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_resumes_and_takes_over_the_stale_lock(tiny_synth, tmp_path):
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "ferlib", "train", *TRAIN, f"data_dir={tiny_synth}"]

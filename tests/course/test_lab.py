@@ -33,8 +33,10 @@ import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
+pytestmark = pytest.mark.slow  # starts a JupyterLab server and a kernel
+
 KERNEL = "ferzoo"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "00_explore_data.ipynb"
 START_TIMEOUT = 90.0  # seconds for the server to answer /api/status
 CELL_TIMEOUT = 300.0  # seconds per notebook cell (slow shared CPU)

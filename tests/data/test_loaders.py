@@ -8,8 +8,7 @@ from PIL import Image
 
 from ferlib.data import ColumnError, cache_images, load_dataset, load_diffusionfer, load_va_csv
 from ferlib.data.splits import stable_hash
-
-from .conftest import TINY
+from tests.conftest import TINY
 
 
 @pytest.fixture

@@ -231,6 +231,7 @@ def test_the_sweep_figure_draws_each_method_and_chance():
     assert np.allclose(chance, [2 / v for v in AXES["identities"]])
 
 
+@pytest.mark.slow
 def test_the_sweep_command_writes_table_figure_and_markdown(tmp_path, monkeypatch):
     from ferlib.cli import main
 
