@@ -596,8 +596,12 @@ def check_choice(name: str, choices: tuple[str, ...], what: str) -> None:
 
 
 def option(config: dict[str, Any], name: str) -> Any:
-    """``config[name]``, or the registered default when the config predates the parameter."""
-    return config.get(name, PARAMETERS[name].default)
+    """``config[name]``, or the registered default when the config predates the parameter (a
+    copy when it is a list: ``methods``' default is the live registry)."""
+    if name in config:
+        return config[name]
+    default = PARAMETERS[name].default
+    return list(default) if isinstance(default, list) else default
 
 
 def profile_path(profile: str | Path) -> Path:
