@@ -182,8 +182,7 @@ def _predict_and_write(
             for target in (sink, stream):
                 if target is not None:
                     target.add(rows)
-            result.rows.extend(rows)
-            result.inputs.append(status)
+            result.add(rows, status)
             if status.status != "ok":
                 reason = f" ({status.reason})" if status.reason else ""
                 say(f"{status.source}: {status.status}{reason}")

@@ -105,6 +105,11 @@ class Prediction:
     rows: list[dict] = field(default_factory=list)
     inputs: list[InputStatus] = field(default_factory=list)
 
+    def add(self, rows: list[dict], status: InputStatus) -> None:
+        """One input's rows and status, in the order the inputs come."""
+        self.rows.extend(rows)
+        self.inputs.append(status)
+
     def summary(self) -> str:
         """``N inputs: a ok, b no face, …`` in the order the statuses first appear."""
         counts: dict[str, int] = {}
@@ -389,8 +394,7 @@ def predict(
     predictor = FacePredictor(checkpoint, settings)
     result = Prediction()
     for rows, status in iter_predictions(predictor, paths, on_picture, progress):
-        result.rows.extend(rows)
-        result.inputs.append(status)
+        result.add(rows, status)
     return result
 
 
