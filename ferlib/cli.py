@@ -160,11 +160,25 @@ def _cmd_bench_faces(args: argparse.Namespace) -> int:
 
     parts = set(args.parts.split(","))
     options = (args.detector, args.scenes, args.crops, args.margins, args.sides, args.seed)
-    for item in bench_faces(args.data_dir, parts, args.checkpoint, *options):
+    for item in bench_faces(args.data_dir, parts, args.checkpoint, *options, args.photos):
         if isinstance(item, str):
             print(item)  # a part's heading
         else:
             print(markdown_table(item.rows, digits=item.digits), "\n")
+    return 0
+
+
+def _cmd_peers(args: argparse.Namespace) -> int:
+    from .inference.peers import peers_inputs, peers_text, score_peers, write_peers
+    from .paths import check_writable_dir, display_path, outputs_home
+
+    out = check_writable_dir(args.out or outputs_home() / "peers")  # before any work
+    chosen = peers_inputs(args.data_dir, args.photos, args.split, args.crops)
+    for stem, inputs in chosen:
+        result = score_peers(inputs, args.checkpoint, progress=not args.no_progress)
+        print(peers_text(result), "\n", flush=True)
+        paths = write_peers(result, out, stem)
+        _say("peers")(" and ".join(display_path(p) for p in paths) + " written")
     return 0
 
 
@@ -267,6 +281,7 @@ BODIES = {
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
     "bench-faces": _cmd_bench_faces,
+    "peers": _cmd_peers,
     "ship-model": _cmd_ship_model,
     "make-examples": _cmd_make_examples,
     "search": _cmd_search,

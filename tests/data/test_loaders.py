@@ -89,6 +89,51 @@ def test_rgba_is_composited_on_white(tmp_path):
     assert converted and np.asarray(img)[0, 0].tolist() == [255, 255, 255]
 
 
+def _saved(img: Image.Image, path, **options):
+    img.save(path, **options)
+    with Image.open(path) as back:
+        mode = back.mode
+    from ferlib.data.images import read_rgb
+
+    rgb, converted = read_rgb(path)
+    assert converted and rgb.mode == "RGB"
+    return mode, np.asarray(rgb)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".tif"])
+def test_cmyk_photos_are_converted_to_their_rgb_colours(suffix, tmp_path):
+    cmyk = Image.new("RGB", (16, 16), (200, 30, 40)).convert("CMYK")
+    mode, rgb = _saved(cmyk, tmp_path / f"print{suffix}", quality=100)
+    assert mode == "CMYK" and np.abs(rgb[8, 8].astype(int) - (200, 30, 40)).max() <= 3
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_greyscale_is_scaled_from_its_full_range(suffix, tmp_path):
+    bright = np.full((8, 8), 40000, np.uint16)
+    dark = np.full((8, 8), 200, np.uint16)  # 0.3 % of white: stays dark, not 200/255
+    for name, pixels, grey in (("bright", bright, 155), ("dark", dark, 0)):
+        mode, rgb = _saved(Image.fromarray(pixels), tmp_path / f"{name}{suffix}")
+        assert mode == "I;16" and rgb[0, 0].tolist() == [grey] * 3
+
+
+@pytest.mark.parametrize("suffix", [".png", ".gif"])
+def test_palette_transparency_is_white_and_the_palette_colours_stay(suffix, tmp_path):
+    img = Image.new("P", (8, 8), 0)
+    img.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    img.putpixel((0, 0), 1)  # palette entry 1 is the transparent one
+    mode, rgb = _saved(img, tmp_path / f"palette{suffix}", transparency=1)
+    assert mode == "P" and rgb[0, 0].tolist() == [255] * 3 and rgb[4, 4].tolist() == [255, 0, 0]
+
+
+def test_greyscale_with_alpha_and_one_bit_images(tmp_path):
+    la = Image.new("LA", (8, 8), (100, 0))
+    la.putpixel((4, 4), (100, 255))
+    mode, rgb = _saved(la, tmp_path / "la.png")
+    assert mode == "LA" and rgb[0, 0].tolist() == [255] * 3 and rgb[4, 4].tolist() == [100] * 3
+    mode, rgb = _saved(Image.new("1", (8, 8), 1), tmp_path / "bits.png")
+    assert mode == "1" and rgb[0, 0].tolist() == [255] * 3
+
+
 def test_misspelled_column_names_the_column_and_file(tiny_synth, tmp_path):
     shutil.copytree(tiny_synth, tmp_path, dirs_exist_ok=True)
     sheet = tmp_path / "DiffusionEmotion_S" / "dataset_sheet.csv"

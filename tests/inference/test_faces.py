@@ -118,3 +118,30 @@ def test_detector_boxes_on_real_crops_match_the_crop_geometry(dev_set):
             x0, y0, x1, y1 = detector.square(face)
             overlaps.append(iou((x0, y0, x1 - x0, y1 - y0), original))
     assert len(overlaps) >= 8 and np.median(overlaps) > 0.75 and min(overlaps) > 0.6
+
+
+def test_bench_photos_store_every_fifth_sideways_and_read_upright(frame, tmp_path):
+    from ferlib.data.images import read_rgb
+    from ferlib.inference.bench import SCENE, photo_folder
+
+    Image.fromarray(frame[:200, :200]).save(tmp_path / "face.png")
+    folder = photo_folder([tmp_path / "face.png"], 5, tmp_path / "photos")
+    photos = sorted(folder.glob("*.jpg"))
+    assert len(photos) == 5
+    for index, path in enumerate(photos):
+        with Image.open(path) as stored:
+            sideways = stored.getexif().get(274) == 6
+            assert sideways == (index == 4) and stored.size == (SCENE[::-1] if sideways else SCENE)
+        assert read_rgb(path)[0].size == SCENE
+
+
+@pytest.mark.slow
+def test_bench_photos_table_measures_predict_on_a_folder(frame, tmp_path):
+    from ferlib.inference.bench import photo_folder, photos_table
+
+    Image.fromarray(frame[:200, :200]).save(tmp_path / "face.png")
+    folder = photo_folder([tmp_path / "face.png"], 3, tmp_path / "photos")
+    (row,) = photos_table({"three": folder})
+    assert (row["folder"], row["photos"]) == ("three", 3)
+    assert 0 <= row["with a face predicted"] <= 3 and row["photos/s"] > 0
+    assert row["peak memory (MiB)"] > 50
