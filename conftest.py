@@ -8,8 +8,10 @@ notebooks run here with the parameters of ``params/nbval.yaml`` injected after t
 temporary ``FERZOO_OUTPUTS``, never into the course's ``outputs/``. The full default run is what
 ``ferlib notebooks --refresh`` commits and ``./run_all.sh`` executes.
 
-Chapters whose committed outputs come from the real DiffusionFER-S development set (their metadata
-records it, ``ferzoo.committed_parameters``; ``ferlib.course.runner.COMMITTED_PROFILES``):
+Every chapter runs with what its committed outputs were made with (its metadata records it,
+``ferzoo.committed_parameters``: the course run's parameters, recipe included), the budget over
+them. Chapters whose committed outputs come from the real DiffusionFER-S development set
+(``ferlib.course.runner.COMMITTED_PROFILES``):
 - with the data at the committed ``data_dir`` (``data/diffusionfer``), they run on it with the
   budget and their marked cells are compared;
 - with the data only at the tests' optional ``FERZOO_DEV_SET`` location, they run on it, but
@@ -85,8 +87,11 @@ else:
             nb = load_notebook_node(str(self.path))  # as papermill reads it: every cell tagged
             committed = committed_record(self.path)
             data_dir, comparable = _real_data(committed)
-            smoke_only = bool(committed) and not comparable  # real-data outputs, not comparable
-            if data_dir is not None:
+            real = committed.get("dataset", "synthetic") != "synthetic"
+            smoke_only = real and not comparable  # real-data outputs, not comparable
+            if not real:  # the committed SyntheticFER run (its recipe), on the budget
+                budget = {**committed, **budget}
+            elif data_dir is not None:
                 budget = {**committed, "data_dir": data_dir, **budget}
             self.nb = parameterize_notebook(nb, budget) if budget else nb
             code = [cell for cell in self.nb.cells if cell.cell_type == "code"]

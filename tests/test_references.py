@@ -160,9 +160,7 @@ def test_nothing_cites_notes_outside_the_repository(path):
 
 def test_the_checks_have_something_to_check():
     """The scan finds the notes' citations (a broken pattern would make every test above pass)."""
-    cited = {
-        (rel(t), s) for p in SOURCES for t, s in references(p)[0] if isinstance(t, Path)
-    }
+    cited = {(rel(t), s) for p in SOURCES for t, s in references(p)[0] if isinstance(t, Path)}
     for note in ("README", "baseline", "caf", "avce", "elim", "metrics"):
         assert any(t == f"docs/methods/{note}.md" for t, _ in cited), f"nothing cites {note}.md"
     assert ("docs/methods/elim.md", "4.2") in cited and ("docs/methods/caf.md", "9.1") in cited

@@ -17,9 +17,14 @@ teaching a reading its own outputs contradict.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+ENV = "FERZOO_CLAIMS"
+"""``enforce`` or ``report`` overrides a chapter's own choice (``Claims.enforced``): the refresh
+that makes the committed outputs sets ``enforce``."""
 
 
 class ClaimError(AssertionError):
@@ -47,8 +52,38 @@ def claim(condition: bool | np.bool_, sentence: str, **numbers: Any) -> str:
     return text
 
 
+@dataclass
+class Claims:
+    """A chapter's claims: enforced on the run its committed outputs come from, reported elsewhere.
+
+    A reading is checked where its numbers were read: on the configuration of the committed
+    outputs (``ferlib.course.chapter.start`` compares). A run with other data, another budget or
+    other seeds still prints every sentence, but one its numbers do not support is marked, not
+    raised: a student running chapter 10 on SyntheticFER sees which readings of the DiffusionFER-S
+    outputs do not carry over. ``checked`` and ``flagged`` count them.
+    """
+
+    enforced: bool
+    reason: str = ""
+    checked: int = 0
+    flagged: list[str] = field(default_factory=list)
+
+    def __call__(self, condition: bool | np.bool_, sentence: str, **numbers: Any) -> str:
+        """``claim``'s sentence; on a run other than the committed one, a failed reading is
+        returned marked instead of raised."""
+        self.checked += 1
+        try:
+            return claim(condition, sentence, **numbers)
+        except ClaimError:
+            if self.enforced:
+                raise
+            text = sentence.format(**numbers)
+            self.flagged.append(text)
+            return f"[not supported by this run's numbers ({self.reason})] {text}"
+
+
 def _show(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (float, np.floating)) else repr(value)
 
 
-__all__ = ["ClaimError", "claim"]
+__all__ = ["ENV", "ClaimError", "Claims", "claim"]

@@ -30,9 +30,9 @@ from ..params import (
     parameters_for,
     resolve_config,
     validate,
-    with_recipe,
 )
 from ..paths import display_path, outputs_home, repo_root
+from .claims import ENV as CLAIMS_ENV
 
 KERNEL_NAME = "ferzoo"
 TIMINGS = "timings.json"
@@ -212,7 +212,9 @@ def plan_course(
     steps are planned as skipped with that reason, and it is left out of the comparison.
     ``recipes`` are the profile's per-method sections (``params.load_recipes``): a method's
     chapter, and each per-method run, gets its method's section over the profile (``Step.recipe``;
-    ``--set`` still wins). A chapter that does not declare a key of its section is an error.
+    ``--set`` still wins), and when it declares ``method_recipes`` the other methods' sections
+    (a method chapter compares with the Baseline it reads through the Baseline's recipe). A chapter
+    that does not declare a key of its section is an error.
     """
     cannot_run = cannot_run or {}
     recipes = recipes or {}
@@ -230,7 +232,10 @@ def plan_course(
                         f"recipes.{method}: {undeclared} not declared by {nb.name}, the chapter "
                         "that trains it"
                     )
-                steps.append(Step(nb, nb.name, {}, cannot_run.get(method, ""), section))
+                others = {m: r for m, r in recipes.items() if r and m != method}
+                wanted = others and "method_recipes" in declared
+                chosen = {"method_recipes": others} if wanted else {}
+                steps.append(Step(nb, nb.name, chosen, cannot_run.get(method, ""), section))
         elif "method" in declared:
             for m in methods:
                 own = recipes.get(m) or {}
@@ -246,6 +251,9 @@ def plan_course(
             if sections and "method_recipes" in declared:  # each compared run: its own recipe
                 chosen["method_recipes"] = sections
             steps.append(Step(nb, nb.name, chosen))
+        elif "method_recipes" in declared:  # reads other chapters' runs: through their recipes
+            sections = {m: recipes[m] for m in methods if recipes.get(m)}
+            steps.append(Step(nb, nb.name, {"method_recipes": sections} if sections else {}))
         else:
             steps.append(Step(nb, nb.name))
     return steps
@@ -613,27 +621,56 @@ COMMITTED_PROFILES: dict[str, str] = {
     "20_evaluate_va": "diffusionfer",
     "30_prompt_vs_expression": "diffusionfer",
 }
-"""Chapters whose committed outputs come from a profile other than their own defaults: the
-real DiffusionFER-S development set, at the profile's ``data_dir`` (``data/diffusionfer``).
-The others commit their SyntheticFER defaults (CAF, AVCE and ELIM teach with identities and the
-resting-face bias that only SyntheticFER controls; chapter 40 uses the shipped model)."""
+"""Chapters whose committed outputs come from the real DiffusionFER-S development set, at the
+profile's ``data_dir`` (``data/diffusionfer``). The others commit the ``quick`` profile the course
+runs, SyntheticFER (CAF, AVCE and ELIM teach with identities and the resting-face bias that only
+SyntheticFER controls; chapter 40 uses the shipped model)."""
+
+COURSE_PROFILE = "quick"
+
+
+def refresh_parameters(notebook: str | Path) -> dict[str, Any]:
+    """What the refresh injects into a chapter: exactly what the course run gives it under its
+    committed profile (``COMMITTED_PROFILES``, else ``quick``), the method's recipe included, so
+    the committed outputs are what ``./run_all.sh`` shows. A chapter that runs once per method
+    (``method``) is committed for its default method. Needs no data."""
+    notebook = Path(notebook)
+    profile = COMMITTED_PROFILES.get(notebook.stem, COURSE_PROFILE)
+    from ..methods import METHODS
+
+    methods = list(METHODS)
+    steps = plan_course([notebook], methods, recipes=load_recipes(profile))
+    if not steps:
+        return {}
+    own = _value(declared_parameters(notebook).get("method"))
+    step = next((st for st in steps if st.parameters.get("method") == own), steps[0])
+    return step_parameters(step, load_profile(profile))
 
 
 def committed_parameters(notebook: Path) -> dict[str, Any]:
-    """The parameters a chapter's committed outputs are made with ({} for its defaults)."""
-    profile = COMMITTED_PROFILES.get(notebook.stem)
-    if profile is None:
-        return {}
-    seen = with_recipe(load_profile(profile), load_recipes(profile), method_of(notebook))
-    chosen = parameters_for(declared_parameters(notebook), seen)
+    """``refresh_parameters``, after checking that the data they name is on this machine."""
+    chosen = refresh_parameters(notebook)
+    if chosen.get("dataset", "synthetic") == "synthetic":
+        return chosen
     folder = repo_root() / str(chosen.get("data_dir") or "")
     if not (folder / "DiffusionEmotion_S").is_dir():
         raise ParameterError(
-            f"{notebook.name} commits its outputs on DiffusionFER-S (profile {profile!r}), which "
-            f"is not at {folder}: put the release there (or a link to it), e.g. "
+            f"{notebook.name} commits its outputs on DiffusionFER-S "
+            f"(profile {COMMITTED_PROFILES.get(notebook.stem)!r}), which is not at {folder}: put "
+            "the release there (or a link to it), e.g. "
             "`ln -s /path/to/DiffusionFER data/diffusionfer`"
         )
     return chosen
+
+
+def _value(source: Any) -> Any:
+    """A parameter default as papermill reports it (source text) as its value."""
+    import ast
+
+    try:
+        return ast.literal_eval(source) if isinstance(source, str) else source
+    except (ValueError, SyntaxError):
+        return source
 
 
 def record_parameters(notebook: Path) -> dict[str, Any]:
@@ -669,17 +706,19 @@ def refresh_committed(
 ) -> list[Path]:
     """Re-execute notebooks in place: the outputs that get committed.
 
-    Each chapter runs with its defaults, or with the profile ``COMMITTED_PROFILES`` names for it
-    (recorded in the notebook's metadata by ``record_parameters``). Readers on the web see these
-    outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells against them, so they must be
-    exactly what that run produces. ``log`` gets a line per notebook.
+    Each chapter runs with ``refresh_parameters`` (the course run's parameters under its committed
+    profile, recorded in the notebook's metadata by ``record_parameters``), its claims enforced
+    (``FERZOO_CLAIMS=enforce``: a reading its numbers no longer support fails the refresh).
+    Readers on the web see these outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells
+    against them, so they must be exactly what that run produces. ``log`` gets a line per notebook.
     """
     import papermill
 
     chosen = select_notebooks(only)
     parameters = {nb: committed_parameters(nb) for nb in chosen}  # a missing dataset fails first
-    here = Path.cwd()
+    here, claims = Path.cwd(), os.environ.get(CLAIMS_ENV)
     os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata
+    os.environ[CLAIMS_ENV] = "enforce"  # the kernels inherit it
     started = time.perf_counter()
     try:
         for i, nb in enumerate(chosen, 1):
@@ -696,7 +735,7 @@ def refresh_committed(
             )
             if parameters[nb]:
                 record_parameters(nb)
-            data = f" on {parameters[nb]['dataset']}" if parameters[nb] else ""
+            data = f" on {parameters[nb].get('dataset', 'its defaults')}"
             total = minutes(time.perf_counter() - started)
             log(
                 f"[{i}/{len(chosen)}] refreshed {nb.name}{data} in "
@@ -704,6 +743,10 @@ def refresh_committed(
             )
     finally:
         os.chdir(here)
+        if claims is None:
+            os.environ.pop(CLAIMS_ENV, None)
+        else:
+            os.environ[CLAIMS_ENV] = claims
     return chosen
 
 

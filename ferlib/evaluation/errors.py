@@ -182,6 +182,7 @@ def paired_bootstrap(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    resample_seeds: bool = False,
 ) -> pd.DataFrame:
     """Each method's score and its difference from ``reference``'s, with paired bootstrap CIs.
 
@@ -195,8 +196,15 @@ def paired_bootstrap(
     cancels from the difference. A paired interval is therefore usually much narrower than the two
     methods' own intervals would suggest. When both methods have the same seeds, the difference of
     the seed means is the mean of the per-seed differences (seed s of one against seed s of the
-    other). The interval covers the choice of test images only, not that of training seeds: with
-    a few seeds, read it beside the spread over seeds (``summarize_runs``).
+    other). By default the interval covers the choice of test images only, not that of training
+    seeds: with a few seeds, read it beside the spread over seeds (``summarize_runs``).
+
+    ``resample_seeds=True`` makes it cover both (a two-level bootstrap): each resample also draws,
+    for every method on its own, as many of its seeds as it has, with replacement, and averages
+    the scores of the drawn seeds on the resampled images. A method whose seeds disagree then
+    gets a wider interval, and a difference that one lucky seed carries is no longer "above".
+    With S seeds there are only S^S seed draws, so with few seeds the interval is coarse; it is
+    still the honest one for a verdict about the method rather than about these runs.
 
     Returns a frame indexed by ``method`` (``reference`` first, then the order of ``preds``) with
     ``PAIRED_COLUMNS``: ``seeds``, ``value`` (the score on all test images), ``low``/``high`` (its
@@ -230,7 +238,11 @@ def paired_bootstrap(
         return np.concatenate([score, score - score[:1]])
 
     most_seeds = max(len(p) for p in stacks.values())
-    distribution = _resampled(statistic, n, n_boot, level, seed, most_seeds * len(names))
+    if resample_seeds:
+        score = _seed_resampled(stacks, y_t, key, n_boot, level, seed)
+        distribution = np.concatenate([score, score - score[:1]])
+    else:
+        distribution = _resampled(statistic, n, n_boot, level, seed, most_seeds * len(names))
     full = scores(np.arange(n))
     rows = []
     for i, name in enumerate(names):
@@ -249,8 +261,42 @@ def paired_bootstrap(
             }
         )
     table = pd.DataFrame(rows).set_index("method")
-    table.attrs.update(n=n, n_boot=n_boot, level=level, seed=seed, key=key, reference=reference)
+    table.attrs.update(
+        n=n,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
+        key=key,
+        reference=reference,
+        resampled="seeds and images" if resample_seeds else "images",
+    )
     return table
+
+
+def _seed_resampled(
+    stacks: Mapping[str, torch.Tensor],
+    y: torch.Tensor,
+    key: str,
+    n_boot: int,
+    level: float,
+    seed: int,
+) -> np.ndarray:
+    """``(methods, n_boot)`` seed-mean scores of a two-level bootstrap: the same resampled images
+    for every method (paired), and for each method its own draw of its seeds with replacement."""
+    sizes = [len(p) for p in stacks.values()]
+
+    def per_seed(rows: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.concatenate(
+            [va_scores(p[:, rows], y[rows])[key].numpy() for p in stacks.values()]
+        )
+
+    scored = _resampled(per_seed, len(y), n_boot, level, seed, sum(sizes))  # (sum of seeds, B)
+    draw = np.random.default_rng([seed, 1])
+    means = []
+    for block in np.split(scored, np.cumsum(sizes)[:-1]):
+        picked = draw.integers(0, len(block), size=block.shape)
+        means.append(np.take_along_axis(block, picked, axis=0).mean(0))
+    return np.stack(means)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,7 +403,8 @@ def error_by_label_band(
     closed; labels outside the edges count in the outer bands); columns ``n``, ``label`` (mean
     label), ``prediction`` (mean prediction), ``bias`` (mean of prediction − label) and ``mae``.
     Empty bands are left out. Under regression to the mean the bias is positive in the lowest
-    band and negative in the highest, and the MAE grows towards both ends.
+    band and negative in the highest; where the MAE is largest depends on the model and the data
+    (chapter 10 prints it).
 
     Taught in ``notebooks/10_baseline.ipynb`` §5.
     """

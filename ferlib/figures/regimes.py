@@ -26,8 +26,9 @@ AXIS_WORDS = {
 
 def sweep_figure(table: pd.DataFrame, title: str = "") -> Figure:
     """Left: each method's paired difference in mean CCC from the Baseline on unseen people, with
-    its 95 % interval (above the dashed zero: better on the same test images). Right: the
-    identity probe on the trunk features h (lower: less identity left), chance dashed.
+    its 95 % interval over seeds and images (above the dashed zero: better on the same test
+    images). Right: the identity probe on the trunk features h (lower: less identity left), mean
+    ± standard deviation over seeds, chance dashed.
 
     Points of the methods are nudged sideways a little so that their intervals do not overlap.
     """
@@ -51,7 +52,15 @@ def sweep_figure(table: pd.DataFrame, title: str = "") -> Figure:
             [diff - rows["diff_low"].to_numpy(float), rows["diff_high"].to_numpy(float) - diff]
         )
         left.errorbar(x + nudge, diff, yerr=span, fmt="o-", color=colour, capsize=3, label=method)
-        right.plot(x + nudge, rows["probe_h"].to_numpy(float), "o-", color=colour, label=method)
+        right.errorbar(
+            x + nudge,
+            rows["probe_h"].to_numpy(float),
+            yerr=rows["probe_h_std"].fillna(0).to_numpy(float),
+            fmt="o-",
+            color=colour,
+            capsize=3,
+            label=method,
+        )
     chance = table.drop_duplicates("value").sort_values("value")
     right.plot(
         np.interp(chance["value"].astype(float), values, positions),
@@ -61,9 +70,9 @@ def sweep_figure(table: pd.DataFrame, title: str = "") -> Figure:
         label="chance",
     )
     left.axhline(0, color="0.3", linewidth=1, linestyle="--")
-    left.set_ylabel("mean CCC minus the Baseline's\n(paired, 95 % interval)")
+    left.set_ylabel("mean CCC minus the Baseline's\n(95 % interval, seeds and images)")
     left.set_title("accuracy on unseen people", fontsize=10)
-    right.set_ylabel("probe accuracy naming the test people")
+    right.set_ylabel("probe accuracy naming the test people\n(mean ± std over seeds)")
     right.set_title("identity left in the trunk features h (lower: less)", fontsize=10)
     labels = [f"{v:g}" for v in values]
     for ax in (left, right):

@@ -27,18 +27,25 @@ COLUMNS = (
     "diff_high",
     "probe_h",
     "probe_h_std",
+    "probe_diff",
+    "probe_diff_low",
+    "probe_diff_high",
     "resting_slope",
     "chance",
     "test_people",
     "test_images",
     "note",
 )
-"""Columns of ``ferlib.runs.sweep.sweep_table``: one row per (value, method)."""
+"""Columns of ``ferlib.runs.sweep.sweep_table``: one row per (value, method). ``diff_low`` and
+``diff_high`` bound the paired difference over seeds and images (a two-level bootstrap,
+``paired_bootstrap(resample_seeds=True)``); ``probe_diff_low``/``probe_diff_high`` bound the
+identity probe's difference from the Baseline's over seeds (Welch's t interval)."""
 
 
 def verdict(row: Mapping[str, Any]) -> str:
-    """ "beats", "below" or "on par" with the Baseline: whether the paired 95 % interval of the
-    difference lies above zero, below it, or spans it."""
+    """ "beats", "below" or "on par" with the Baseline: whether the 95 % interval of the
+    difference (paired over images, resampling seeds too) lies above zero, below it, or spans
+    it."""
     if row["diff_low"] > 0:
         return "beats"
     if row["diff_high"] < 0:
@@ -62,6 +69,9 @@ def regime_summary(table: pd.DataFrame, method: str) -> pd.DataFrame:
             "verdict": [verdict(r) for _, r in own.iterrows()],
             "probe on h": own["probe_h"],
             "Baseline probe": base["probe_h"].reindex(own.index),
+            "probe diff": own["probe_diff"],
+            "probe 95% low": own["probe_diff_low"],
+            "probe 95% high": own["probe_diff_high"],
             "chance": own["chance"],
             "resting slope": own["resting_slope"],
             "Baseline slope": base["resting_slope"].reindex(own.index),
@@ -71,7 +81,7 @@ def regime_summary(table: pd.DataFrame, method: str) -> pd.DataFrame:
 
 
 VERDICT_WORDS = {
-    "beats": "above the Baseline (paired 95 % interval above 0)",
+    "beats": "above the Baseline (95 % interval over seeds and images above 0)",
     "on par": "not distinguishable from the Baseline (the interval spans 0)",
     "below": "below the Baseline (interval below 0)",
 }
@@ -95,12 +105,12 @@ def regime_lines(table: pd.DataFrame, method: str) -> list[str]:
             if at:
                 parts.append(f"{words} at {axis} = {', '.join(at)}")
         lines.append(f"{method}, {axis}: mean CCC " + "; ".join(parts) + ".")
-        lower = rows["probe on h"] < rows["Baseline probe"]
+        lower = rows["probe 95% high"] < 0
         less = [f"{v:g}" for v, flag in zip(values, lower, strict=True) if flag]
+        at = ", ".join(less) if less else "no value"
         lines.append(
-            f"{method}, {axis}: less identity in h than the Baseline (probe accuracy lower) at "
-            + (", ".join(less) if less else "no value")
-            + "."
+            f"{method}, {axis}: less identity in h than the Baseline (probe accuracy lower, "
+            f"95 % interval over seeds below 0) at {at}."
         )
     return lines
 

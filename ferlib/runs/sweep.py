@@ -21,6 +21,7 @@ people:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from ..data import FERData, load_from_config, make_loader
 from ..data.pk_sampler import identity_codes
@@ -157,7 +159,9 @@ def score_point(
             labels = targets.numpy()
             h = trunk_features(model, loader, device)
             probes.setdefault(method, []).append(identity_probe(h, people)["probe_accuracy"])
-    paired = paired_bootstrap(preds, labels, reference="baseline", n_boot=n_boot, seed=0)
+    paired = paired_bootstrap(
+        preds, labels, reference="baseline", n_boot=n_boot, seed=0, resample_seeds=True
+    )
     rows = []
     for method in paired.index:
         scores = [va_metrics(p, labels) for p in preds[method]]
@@ -175,6 +179,7 @@ def score_point(
                 "probe_h_std": float(np.std(probes[method], ddof=1))
                 if len(probes[method]) > 1
                 else float("nan"),
+                **probe_difference(probes[method], probes["baseline"], method == "baseline"),
                 "resting_slope": float(
                     np.mean([resting_slope(p, labels, offsets) for p in preds[method]])
                 )
@@ -186,6 +191,20 @@ def score_point(
             }
         )
     return pd.DataFrame(rows)
+
+
+def probe_difference(
+    probes: Sequence[float], baseline: Sequence[float], same: bool = False
+) -> dict[str, float]:
+    """The identity probe's mean difference from the Baseline's, with Welch's 95 % t interval
+    over the seeds (NaN with fewer than two seeds on either side; 0 for the Baseline itself)."""
+    diff = float(np.mean(probes) - np.mean(baseline))
+    if same:
+        return {"probe_diff": 0.0, "probe_diff_low": 0.0, "probe_diff_high": 0.0}
+    if min(len(probes), len(baseline)) < 2:
+        return {"probe_diff": diff, "probe_diff_low": math.nan, "probe_diff_high": math.nan}
+    low, high = stats.ttest_ind(probes, baseline, equal_var=False).confidence_interval(0.95)
+    return {"probe_diff": diff, "probe_diff_low": float(low), "probe_diff_high": float(high)}
 
 
 def sweep_table(

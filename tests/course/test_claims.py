@@ -1,10 +1,13 @@
 """Claims are code (ferlib.course.claims): a reading holds while its numbers do, and a flipped
 number fails it with the sentence and the numbers named."""
 
+import nbformat
 import numpy as np
 import pytest
 
-from ferlib.course.claims import ClaimError, claim
+import ferlib.methods  # noqa: F401  (registers the methods the chapters' parameters name)
+from ferlib.course import chapter, runner
+from ferlib.course.claims import ENV, ClaimError, Claims, claim
 
 SENTENCE = "The error is lowest in the top valence band ({top:.3f} vs {middle:.3f})."
 
@@ -38,3 +41,54 @@ def test_a_claim_needs_one_truth_value_and_only_the_numbers_it_was_given():
         claim(1, "an integer is not a verdict")
     with pytest.raises(ValueError, match="names 'middle'"):
         claim(True, SENTENCE, top=0.1)
+
+
+def test_off_the_committed_run_a_failed_reading_is_marked_not_raised():
+    checked, elsewhere = Claims(enforced=True), Claims(enforced=False, reason="epochs 2")
+    assert checked(0.1 < 0.2, "lower ({a})", a=0.1) == "lower (0.1)"
+    with pytest.raises(ClaimError):
+        checked(0.3 < 0.2, "lower ({a})", a=0.3)
+    shown = elsewhere(0.3 < 0.2, "lower ({a})", a=0.3)
+    assert shown == "[not supported by this run's numbers (epochs 2)] lower (0.3)"
+    assert elsewhere.flagged == ["lower (0.3)"] and elsewhere.checked == 1
+    with pytest.raises(ValueError, match="names 'b'"):  # a broken sentence fails everywhere
+        elsewhere(True, "{b}", a=1)
+
+
+def test_a_chapter_enforces_its_claims_on_its_committed_configuration_only(capsys, monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    committed = chapter.committed_config("11_caf")
+    assert chapter.start("11_caf", committed).enforced
+    shown = capsys.readouterr().out
+    assert shown.startswith("data: SyntheticFER (identities 60") and "readings: checked" in shown
+    assert f"{committed['epochs']} epochs" in shown
+    budget = chapter.start("11_caf", {**committed, "epochs": 2})
+    assert not budget.enforced and "epochs 2 (committed 45)" in budget.reason
+    assert not chapter.start("11_caf", {**committed, "identity_bias": 0.0}).enforced
+    assert chapter.start("11_caf", {**committed, "device": "cuda"}).enforced  # not a number-mover
+    monkeypatch.setenv(ENV, "enforce")
+    assert chapter.start("11_caf", {**committed, "epochs": 2}).enforced
+    monkeypatch.setenv(ENV, "report")
+    assert not chapter.start("11_caf", committed).enforced
+
+
+def chapter_outputs(notebook) -> list[str]:
+    """The printed text of each code cell of a committed chapter, in order."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return [
+        "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in c.outputs)
+        for c in cells
+        if c.cell_type == "code"
+    ]
+
+
+@pytest.mark.parametrize("notebook", runner.course_notebooks(), ids=lambda p: p.stem)
+def test_each_committed_chapter_opens_with_its_configuration_and_its_readings_held(notebook):
+    """The first thing a chapter prints is what the run was (its readings checked there), and no
+    committed output carries a reading its numbers did not support."""
+    printed = [text for text in chapter_outputs(notebook) if text.strip()]
+    assert printed and "readings: checked" in printed[0], f"{notebook.name}: {printed[:1]}"
+    assert not any("not supported by this run's numbers" in text for text in printed)
+    source = nbformat.read(notebook, as_version=4).cells
+    code = "\n".join(c.source for c in source if c.cell_type == "code")
+    assert f'chapter.start("{notebook.stem}", globals())' in code

@@ -36,10 +36,15 @@ def test_real_data_chapters_commit_real_data_outputs_and_say_so(stem):
     assert "real DiffusionFER-S" in opening
 
 
-def test_other_chapters_commit_their_defaults_and_none_runs_other_data_when_opened():
+def test_every_chapter_commits_what_the_course_run_gives_it_and_none_runs_other_data_when_opened():
+    """The record of each chapter's committed outputs is what the refresh would inject now (the
+    course run's parameters, the method's recipe included): a profile or recipe change that is
+    not refreshed fails here, and the refresh checks every claim on the new numbers."""
     for nb in runner.course_notebooks():
-        if nb.stem not in runner.COMMITTED_PROFILES:
-            assert injected(nb.stem) == {}, nb.name
+        assert injected(nb.stem) == runner.refresh_parameters(nb), (
+            f"{nb.name} was committed with other parameters than the course now gives it: "
+            f"refresh it (`ferlib notebooks --refresh --only {nb.stem[:2]}`)"
+        )
         cells = nbformat.read(nb, as_version=4).cells
         # no injected-parameters cell: a reader who runs a chapter gets its own defaults
         assert not [c for c in cells if "injected-parameters" in c.metadata.get("tags", [])]
@@ -58,4 +63,4 @@ def test_refresh_refuses_a_real_data_chapter_without_its_data(tmp_path, monkeypa
     monkeypatch.setattr(runner, "repo_root", lambda: tmp_path)
     with pytest.raises(ParameterError, match="not at .*data/diffusionfer.*ln -s"):
         runner.committed_parameters(NOTEBOOKS / "00_explore_data.ipynb")
-    assert runner.committed_parameters(NOTEBOOKS / "40_real_faces.ipynb") == {}
+    assert runner.committed_parameters(NOTEBOOKS / "40_real_faces.ipynb")["dataset"] == "synthetic"

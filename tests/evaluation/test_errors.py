@@ -183,6 +183,30 @@ def test_paired_bootstrap_gives_a_known_shift_its_sign_and_a_narrow_interval():
     assert table.attrs["reference"] == "baseline" and table.attrs["n"] == 300
 
 
+def test_seed_resampling_widens_a_difference_one_lucky_seed_carries():
+    """Two good seeds and one poor one: resampling images alone calls the method below the
+    Baseline; drawing seeds too (the two-level bootstrap) says the seeds cannot tell."""
+    p, y = noisy(300, seed=7)
+    rng = np.random.default_rng(8)
+    base = [y + rng.normal(0, 0.3, y.shape) for _ in range(3)]
+    mixed = [y + rng.normal(0, s, y.shape) for s in (0.25, 0.25, 0.45)]
+    images = paired_bootstrap({"baseline": base, "m": mixed}, y, n_boot=400)
+    both = paired_bootstrap({"baseline": base, "m": mixed}, y, n_boot=400, resample_seeds=True)
+    assert images.loc["m", "diff_high"] < 0 < both.loc["m", "diff_high"]
+    assert both.loc["m", "diff_low"] < images.loc["m", "diff_low"]
+    assert both.loc["m", "diff"] == images.loc["m", "diff"]  # the same point estimate
+    assert both.attrs["resampled"] == "seeds and images" and images.attrs["resampled"] == "images"
+
+
+def test_seed_resampling_changes_nothing_when_every_seed_is_the_same_model():
+    p, y = noisy(200, seed=9)
+    runs = {"baseline": [p, p, p], "shifted": [p + 0.2] * 3}
+    images = paired_bootstrap(runs, y, n_boot=200)
+    both = paired_bootstrap(runs, y, n_boot=200, resample_seeds=True)
+    cols = ["value", "low", "high", "diff", "diff_low", "diff_high"]
+    np.testing.assert_allclose(both[cols].to_numpy(), images[cols].to_numpy(), rtol=1e-6)
+
+
 def test_paired_bootstrap_is_deterministic_and_checks_its_input():
     p, y = noisy(80, seed=6)
     runs = {"baseline": p, "other": p + 0.1}

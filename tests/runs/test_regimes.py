@@ -182,6 +182,9 @@ def sweep_frame() -> pd.DataFrame:
                     "diff_high": diff + half if method != "baseline" else 0.0,
                     "probe_h": 0.7 - 0.1 * i,
                     "probe_h_std": 0.01,
+                    "probe_diff": -0.1 * i,
+                    "probe_diff_low": -0.1 * i - 0.05 if method != "baseline" else 0.0,
+                    "probe_diff_high": -0.1 * i + 0.05 if method != "baseline" else 0.0,
                     "resting_slope": 0.5,
                     "chance": 2 / value,
                     "test_people": value // 2,
@@ -211,7 +214,8 @@ def test_regime_lines_say_where_and_how_by_value():
     table.loc[caf & (table["value"] == 10), ["diff_low", "diff_high"]] = [-0.03, -0.001]
     lines = regime_lines(table, "caf")
     assert lines[0] == (
-        "caf, identities: mean CCC above the Baseline (paired 95 % interval above 0) at "
+        "caf, identities: mean CCC above the Baseline (95 % interval over seeds and images above "
+        "0) at "
         "identities = 160; not distinguishable from the Baseline (the interval spans 0) at "
         "identities = 20, 40, 60; below the Baseline (interval below 0) at identities = 10."
     )
@@ -225,7 +229,8 @@ def test_the_sweep_figure_draws_each_method_and_chance():
     fig = sweep_figure(sweep_frame())
     left, right = fig.axes[:2]
     assert len(left.containers) == 3  # one error bar series per method
-    labels = [line.get_label() for line in right.get_lines()]
+    assert len(right.containers) == 3  # the probe too: mean ± std over seeds
+    labels = [c.get_label() for c in right.containers] + [right.get_lines()[-1].get_label()]
     assert labels == ["baseline", "caf", "elim", "chance"]
     chance = right.get_lines()[-1].get_ydata()
     assert np.allclose(chance, [2 / v for v in AXES["identities"]])
