@@ -111,6 +111,7 @@ else:
             outputs = _session_outputs(self.config)
             previous = os.environ.get("FERZOO_OUTPUTS")
             os.environ["FERZOO_OUTPUTS"] = outputs  # the kernel inherits it
+            os.environ["FERZOO_STATIC"] = "1"  # sliders draw one static figure (widgets.STATIC)
             try:
                 super().setup()
             finally:

@@ -33,6 +33,7 @@ from ..params import (
 )
 from ..paths import display_path, outputs_home, repo_root
 from .claims import ENV as CLAIMS_ENV
+from .widgets import STATIC
 
 KERNEL_NAME = "ferzoo"
 TIMINGS = "timings.json"
@@ -507,6 +508,8 @@ def execute_step(
     import papermill
 
     tmp = temporary_beside(target, prefix=f".{Path(step.output).stem}.")
+    static = os.environ.get(STATIC)
+    os.environ[STATIC] = "1"  # a batch run: sliders draw one static figure
     try:
         papermill.execute_notebook(
             str(step.notebook),
@@ -524,6 +527,8 @@ def execute_step(
     except BaseException:  # Ctrl-C: the partial copy goes, the earlier output stays
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        _restore(STATIC, static)
     if tmp.stat().st_size == 0:
         tmp.unlink()
         return status, error, False
@@ -716,9 +721,10 @@ def refresh_committed(
 
     chosen = select_notebooks(only)
     parameters = {nb: committed_parameters(nb) for nb in chosen}  # a missing dataset fails first
-    here, claims = Path.cwd(), os.environ.get(CLAIMS_ENV)
+    here, claims, static = Path.cwd(), os.environ.get(CLAIMS_ENV), os.environ.get(STATIC)
     os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata
     os.environ[CLAIMS_ENV] = "enforce"  # the kernels inherit it
+    os.environ[STATIC] = "1"  # sliders draw one static figure
     started = time.perf_counter()
     try:
         for i, nb in enumerate(chosen, 1):
@@ -743,11 +749,17 @@ def refresh_committed(
             )
     finally:
         os.chdir(here)
-        if claims is None:
-            os.environ.pop(CLAIMS_ENV, None)
-        else:
-            os.environ[CLAIMS_ENV] = claims
+        _restore(CLAIMS_ENV, claims)
+        _restore(STATIC, static)
     return chosen
+
+
+def _restore(name: str, value: str | None) -> None:
+    """Put an environment variable back as it was (``None``: unset)."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def format_status(results: list[NotebookResult]) -> str:
