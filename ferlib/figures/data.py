@@ -206,13 +206,37 @@ def va_scatter(data: FERData, by: By = "expression", ellipses: bool = True) -> F
     ``ellipses``, each class with at least 3 points gets its 1σ and 2σ covariance ellipses and
     an X at its mean. Images without a label under ``by`` are drawn in light grey.
     """
+    fig = Figure(figsize=(7.4, 5.4), layout="constrained")
+    ax = fig.subplots()
+    _scatter_on(ax, data, by, ellipses)
+    _scatter_legend(ax, by, ellipses)
+    ax.set_title(
+        f"Valence–arousal plane, {len(data.frame)} images by {_BY_TEXT[by]}\n"
+        "emotions are overlapping regions of one continuous space",
+        fontsize=10,
+    )
+    return fig
+
+
+def va_scatter_pair(data: FERData, left: By = "prompted", right: By = "expression") -> Figure:
+    """The same images on the valence/arousal plane twice, side by side on shared axes: coloured
+    by ``left`` and by ``right`` (e.g. the emotion asked for and the one annotators saw)."""
+    fig = Figure(figsize=(12.0, 5.0), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    for ax, by in zip(axes, (left, right), strict=True):
+        _scatter_on(ax, data, by, ellipses=True)
+        ax.set_title(f"coloured by {_BY_TEXT[by]}", fontsize=10)
+    _scatter_legend(axes[1], right, ellipses=True)
+    fig.suptitle(f"Valence–arousal plane, {len(data.frame)} images", fontsize=10)
+    return fig
+
+
+def _scatter_on(ax: Axes, data: FERData, by: By, ellipses: bool) -> None:
+    """``va_scatter``'s points, ellipses and means on ``ax``."""
     frame = data.frame
     labels = emotion_labels(data, by).to_numpy()
     valence = frame["valence"].to_numpy(dtype=float)
     arousal = frame["arousal"].to_numpy(dtype=float)
-
-    fig = Figure(figsize=(7.4, 5.4), layout="constrained")
-    ax = fig.subplots()
     draw_circumplex(ax)
     for label, mask, colour in emotion_groups(list(labels)):
         unlabelled = colour == UNLABELLED_COLOUR
@@ -228,25 +252,25 @@ def va_scatter(data: FERData, by: By = "expression", ellipses: bool = True) -> F
             clip_on=False,
             zorder=0 if unlabelled else 1,
         )
-        if unlabelled:
+        if unlabelled or not ellipses or mask.sum() < 3:
             continue
-        if ellipses and mask.sum() >= 3:
-            for n_std, style in ((1, "-"), (2, "--")):
-                ax.add_patch(
-                    covariance_ellipse(
-                        v, a, n_std, edgecolor=colour, linestyle=style, linewidth=1.6
-                    )
-                )
-            ax.plot(
-                v.mean(),
-                a.mean(),
-                marker="X",
-                markersize=9,
-                color=colour,
-                markeredgecolor="black",
-                linestyle="none",
+        for n_std, style in ((1, "-"), (2, "--")):
+            ax.add_patch(
+                covariance_ellipse(v, a, n_std, edgecolor=colour, linestyle=style, linewidth=1.6)
             )
+        ax.plot(
+            v.mean(),
+            a.mean(),
+            marker="X",
+            markersize=9,
+            color=colour,
+            markeredgecolor="black",
+            linestyle="none",
+        )
 
+
+def _scatter_legend(ax: Axes, by: By, ellipses: bool) -> None:
+    """The emotions' legend of ``_scatter_on``, with the ellipses' and means' keys."""
     handles, _ = ax.get_legend_handles_labels()
     if ellipses:
         handles += [
@@ -264,12 +288,6 @@ def va_scatter(data: FERData, by: By = "expression", ellipses: bool = True) -> F
             ),
         ]
     legend_right(ax, _BY_TEXT[by], handles=handles, markerscale=1.6)
-    ax.set_title(
-        f"Valence–arousal plane, {len(frame)} images by {_BY_TEXT[by]}\n"
-        "emotions are overlapping regions of one continuous space",
-        fontsize=10,
-    )
-    return fig
 
 
 def va_marginals(data: FERData, by: By = "expression") -> Figure:
@@ -488,4 +506,5 @@ __all__ = [
     "split_counts",
     "va_marginals",
     "va_scatter",
+    "va_scatter_pair",
 ]

@@ -148,12 +148,20 @@ def message_figure(message: str) -> Figure:
     return fig
 
 
-def as_jpeg(fig: Figure, dpi: int = 80, quality: int = 85):
-    """The figure as an inline JPEG: image grids are photos, and PNG would bloat a notebook."""
+MIN_DPI = 100
+"""The lowest resolution of a committed figure (``tests/course/test_figures.py`` checks them)."""
+
+
+def as_jpeg(fig: Figure, dpi: int = MIN_DPI, quality: int = 85):
+    """A grid of face pictures as an inline JPEG: the pictures are photographs, which PNG would
+    store losslessly at several times the size. Plots (lines, points, bars, text) stay PNG: JPEG
+    smears their edges and text. ``dpi`` below ``MIN_DPI`` is refused."""
     import io
 
     from IPython.display import Image
 
+    if dpi < MIN_DPI:
+        raise ValueError(f"a committed figure needs at least {MIN_DPI} dpi, not {dpi}")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="jpeg", dpi=dpi, pil_kwargs={"quality": quality})
     return Image(data=buffer.getvalue(), format="jpeg")
@@ -163,6 +171,7 @@ __all__ = [
     "AROUSAL_LABEL",
     "DIM_COLOURS",
     "EMOTION_COLOURS",
+    "MIN_DPI",
     "MAX_WIDTH",
     "SPLIT_COLOURS",
     "UNLABELLED",

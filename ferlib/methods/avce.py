@@ -333,6 +333,7 @@ class AVCE(Method):
 
 __all__ = [
     "AVCE",
+    "CODE_RPC_WEIGHT",
     "AVCENet",
     "Embedding",
     "ViewHead",
