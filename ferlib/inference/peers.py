@@ -35,6 +35,8 @@ over the seven emotions:
 
 Each model is scored on the inputs it gave an output for (``own``, with its ``n`` and what it
 missed), then every model on the inputs all of them gave an output for (``common``).
+
+Taught in ``notebooks/40_real_faces.ipynb`` §5.
 """
 
 from __future__ import annotations
