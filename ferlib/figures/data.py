@@ -212,7 +212,7 @@ def va_scatter(data: FERData, by: By = "expression", ellipses: bool = True) -> F
     _scatter_legend(ax, by, ellipses)
     ax.set_title(
         f"Valence–arousal plane, {len(data.frame)} images by {_BY_TEXT[by]}\n"
-        "emotions are overlapping regions of one continuous space",
+        "each emotion a region of one continuous space (regions can overlap)",
         fontsize=10,
     )
     return fig
