@@ -265,7 +265,7 @@ PARAMETERS: dict[str, Parameter] = {
     "caf_aknn_c": Parameter(
         0.7,
         (int, float),
-        "CAF AKNN confidence c (FER-Zoo used 1.2)",
+        "CAF AKNN confidence c (the third-party FER-Zoo toolbox used 1.2)",
         group="method",
         bounds=POSITIVE,
     ),
