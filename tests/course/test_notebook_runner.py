@@ -230,29 +230,37 @@ def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
     chapter 40's "loaded from chapter 10" is true."""
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / "outputs"))
     profile = tmp_path / "ci.yaml"
-    recipes = {"baseline": {"dropout": 0.25}, "elim": {"dropout": 0.25, "elim_warmup_end": 5}}
+    recipes = {
+        "baseline": {"dropout": 0.25},
+        "caf": {"caf_adv_weight": 0.03},
+        "elim": {"dropout": 0.25, "elim_warmup_end": 5},
+    }
     profile.write_text(
         (runner.repo_root() / "params" / "ci.yaml").read_text()
         + yaml.safe_dump({"recipes": recipes})
     )
-    results = runner.run_notebooks(str(profile), methods=["baseline", "elim"])
+    results = runner.run_notebooks(str(profile), methods=["baseline", "caf", "elim"])
     assert [(Path(r.output).name, r.status) for r in results] == [
         ("00_explore_data.ipynb", "ok"),
         ("10_baseline.ipynb", "ok"),
+        ("11_caf.ipynb", "ok"),
         ("13_elim.ipynb", "ok"),
         ("20_evaluate_va.ipynb", "ok"),
         ("21_regimes.ipynb", "ok"),
         ("30_prompt_vs_expression-baseline.ipynb", "ok"),
+        ("30_prompt_vs_expression-caf.ipynb", "ok"),
         ("30_prompt_vs_expression-elim.ipynb", "ok"),
         ("40_real_faces.ipynb", "ok"),
     ], [r.error for r in results]
     out = tmp_path / "outputs" / "ci"
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["methods"] == ["baseline", "elim"] and summary["dataset"] == "synthetic"
+    assert summary["methods"] == ["baseline", "caf", "elim"] and summary["dataset"] == "synthetic"
     # every run the course trained, one row per configuration: each method's recipe over three
-    # seeds, and 13_elim's BatchNorm comparison run (the recipe with elim_bn_stats=raw)
+    # seeds (11 and 40 read the Baseline through its recipe: no second Baseline), and 13_elim's
+    # BatchNorm comparison run (the recipe with the other elim_bn_stats)
     rows = sorted((r["method"], r["recipe"], r["n_seeds"]) for r in summary["results"])
-    assert [(m, n) for m, _, n in rows] == [("baseline", 3), ("elim", 3), ("elim", 1)], rows
+    counts = sorted((m, n) for m, _, n in rows)
+    assert counts == [("baseline", 3), ("caf", 3), ("elim", 1), ("elim", 3)], rows
     for method, recipe, _ in rows:
         assert all(f"{k}={v}" in recipe for k, v in recipes[method].items()), (method, recipe)
     assert all(r["figures"] for r in summary["notebooks"])
