@@ -8,7 +8,8 @@ the gap between the two, for ``notebooks/30_prompt_vs_expression.ipynb``:
 - ``va_by_label`` and ``miss_table``: where images land on the VA plane by prompt and by expression,
   and where the generator lands when it misses;
 - ``prompt_design`` / ``word_effects``: a least-squares regression (ridge when ``alpha > 0``) of
-  valence and arousal on the prompt's words, with bootstrap CIs per word (SyntheticFER, or originals that kept their prompt text);
+  valence and arousal on the prompt's words, with bootstrap CIs per word (SyntheticFER, or
+  originals that kept their prompt text);
 - ``intensity_table``: intensity words ("slightly" … "extremely") against the distance from neutral;
 - ``explained_variance``: how much of the VA variance the prompt explains vs an image model;
 - ``face_or_prompt``: for unfaithful images, is a model's prediction nearer the annotated emotion's

@@ -203,7 +203,7 @@ def test_every_chapter_opens_with_goals_and_closes_with_exercises():
 
 @pytest.mark.slow
 def test_prompt_chapter_runs_on_the_real_dev_set(dev_set, tmp_path, monkeypatch):
-    """30 on real DiffusionFER-S (no prompt text): the prompt parts say so and run on SyntheticFER."""
+    """30 on real DiffusionFER-S (no prompt text): the prompt parts say so, run on SyntheticFER."""
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / "outputs"))  # the kernel inherits it
     results = runner.run_notebooks(
         "diffusionfer",
