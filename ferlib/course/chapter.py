@@ -12,13 +12,13 @@ data. ``FERZOO_CLAIMS=enforce|report`` overrides the comparison (the refresh enf
 
 from __future__ import annotations
 
-import ast
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..params import PARAMETERS
+from . import runner
 from .claims import ENV, Claims
 from .runner import committed_record, declared_parameters, notebook_dir
 
@@ -37,15 +37,8 @@ def committed_config(notebook: str | Path) -> dict[str, Any]:
 
 
 def declared_defaults(notebook: str | Path) -> dict[str, Any]:
-    """The values of the chapter's ``parameters`` cell (papermill reads them as source text)."""
-    return {k: _value(v) for k, v in declared_parameters(_path(notebook)).items()}
-
-
-def _value(source: Any) -> Any:
-    try:
-        return ast.literal_eval(source) if isinstance(source, str) else source
-    except (ValueError, SyntaxError):
-        return source
+    """The values of the chapter's ``parameters`` cell."""
+    return runner.declared_defaults(_path(notebook))
 
 
 def differences(notebook: str | Path, values: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:

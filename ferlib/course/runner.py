@@ -647,7 +647,7 @@ def refresh_parameters(notebook: str | Path) -> dict[str, Any]:
     steps = plan_course([notebook], methods, recipes=load_recipes(profile))
     if not steps:
         return {}
-    own = _value(declared_parameters(notebook).get("method"))
+    own = declared_defaults(notebook).get("method")
     step = next((st for st in steps if st.parameters.get("method") == own), steps[0])
     return step_parameters(step, load_profile(profile))
 
@@ -666,6 +666,11 @@ def committed_parameters(notebook: Path) -> dict[str, Any]:
             "`ln -s /path/to/DiffusionFER data/diffusionfer`"
         )
     return chosen
+
+
+def declared_defaults(notebook: Path) -> dict[str, Any]:
+    """The values of the notebook's ``parameters`` cell (papermill reports them as source text)."""
+    return {k: _value(v) for k, v in declared_parameters(notebook).items()}
 
 
 def _value(source: Any) -> Any:
