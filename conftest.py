@@ -32,21 +32,32 @@ import pytest
 BUDGET = "params/nbval.yaml"
 
 
-def _real_data(committed: dict) -> tuple[str | None, bool]:
-    """Where the committed outputs' dataset is on this machine (None when absent), and whether
-    that is the committed location (only then can outputs be compared)."""
+def _real_data(config: dict) -> tuple[str | None, bool]:
+    """Where the committed outputs' dataset (``config``: their resolved configuration) is on this
+    machine (None when absent), and whether that is the committed location (only then can
+    outputs be compared)."""
     from pathlib import Path
 
     from ferlib.paths import repo_root
 
-    if not committed.get("data_dir"):
+    if not config.get("data_dir"):
         return None, False
     dev = os.environ.get("FERZOO_DEV_SET", repo_root().parent / "shared/data/diffusionfer_s_dev")
-    places = ((repo_root() / committed["data_dir"], True), (Path(dev), False))
+    places = ((repo_root() / config["data_dir"], True), (Path(dev), False))
     for folder, committed_place in places:
         if (folder / "DiffusionEmotion_S" / "dataset_sheet.csv").is_file():
-            return (committed["data_dir"] if committed_place else str(folder)), committed_place
+            return (config["data_dir"] if committed_place else str(folder)), committed_place
     return None, False
+
+
+def _resolved(committed: dict) -> dict:
+    """The run configuration a committed record stands for (its profile, its own values and its
+    overrides)."""
+    import ferlib.methods  # noqa: F401  (registers the methods whose recipes a profile holds)
+    from ferlib.params import PARAMETERS, resolve_config
+
+    own = {k: v for k, v in committed.items() if k in PARAMETERS and PARAMETERS[k].run}
+    return resolve_config(committed.get("profile"), {**own, **committed.get("overrides", {})})
 
 
 def _budget() -> dict:
@@ -80,19 +91,26 @@ else:
             from papermill.iorw import load_notebook_node
             from papermill.parameterize import parameterize_notebook
 
-            from ferlib.course.runner import committed_record, declared_parameters
+            from ferlib.course.runner import (
+                committed_record,
+                declared_parameters,
+                inject,
+                reads,
+            )
 
             declared = declared_parameters(self.path)
-            budget = {k: v for k, v in _budget().items() if k in declared}
+            budget = {k: v for k, v in _budget().items() if k in reads(self.path)}
             nb = load_notebook_node(str(self.path))  # as papermill reads it: every cell tagged
             committed = committed_record(self.path)
-            data_dir, comparable = _real_data(committed)
-            real = committed.get("dataset", "synthetic") != "synthetic"
+            config = _resolved(committed)
+            data_dir, comparable = _real_data(config)
+            real = config["dataset"] != "synthetic"
             smoke_only = real and not comparable  # real-data outputs, not comparable
             if not real:  # the committed SyntheticFER run (its recipe), on the budget
                 budget = {**committed, **budget}
             elif data_dir is not None:
                 budget = {**committed, "data_dir": data_dir, **budget}
+            budget = inject(declared, budget)
             self.nb = parameterize_notebook(nb, budget) if budget else nb
             code = [cell for cell in self.nb.cells if cell.cell_type == "code"]
             for number, cell in enumerate(code):

@@ -503,12 +503,32 @@ PARAMETERS: dict[str, Parameter] = {
         group="course",
         bounds=SEED,
     ),
-    "method_recipes": Parameter(
+    "profile": Parameter(
+        "quick",
+        str,
+        "the params profile a chapter reads every value it does not declare from: its data, its "
+        "training and each method's recipe (a name in params/ or a YAML path)",
+        group="course",
+    ),
+    "overrides": Parameter(
         {},
         dict,
-        "each method's own recipe section, for the runs a chapter trains or loads (the course "
-        "run fills it from the profile's recipes:)",
+        "any other parameter over the profile and the method's recipe, e.g. {'epochs': 10}",
         group="course",
+    ),
+    "photos": Parameter(
+        "examples/photos",
+        str,
+        "a folder of pictures chapter 40 reads (relative to the repository root, or absolute)",
+        group="course",
+    ),
+    "min_face": Parameter(
+        40,
+        int,
+        "chapter 40: detected faces narrower than this (px) are 'too small' (ferlib predict's "
+        "--min-face, whose default is 32; the chapter explains why it reads the demo at 40)",
+        group="course",
+        bounds=at_least(1),
     ),
     "n_boot": Parameter(
         1000,
@@ -648,8 +668,8 @@ def check_value(key: str, value: Any, source: str = "parameters") -> None:
         )
     if par.choices is not None:
         _check_choices(key, value, source)
-    if isinstance(value, dict):  # method_recipes: sections as a profile's recipes: holds them
-        validate_recipes(value, f"{source}: {key}")
+    if isinstance(value, dict):  # overrides: parameters over a chapter's profile
+        validate(value, f"{source}: {key}")
     if par.bounds is None:
         return
     items = value if isinstance(value, list) else [value]
@@ -704,10 +724,9 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
 
 RECIPES = "recipes"
 """The profile key of the per-method sections, ``recipes: {avce: {batch_size: 256, lr: 1e-4}}``.
-Not a registered parameter (the course runner and ``resolve_config`` read it; chapter 20 receives
-the sections of the methods it compares as ``method_recipes``, and each per-method run of chapter
-30 its method's section), and not ``methods``, which already names the list of methods chapter 20
-compares."""
+Not a registered parameter (``resolve_config`` reads it, and a chapter through its ``profile``:
+``config_from``, ``recipes_from``), and not ``methods``, which already names the list of methods
+chapter 20 compares."""
 
 RECIPE_GROUPS = ("training", "method")
 """What a method's section may set: how it trains, and its own ``<method>_…`` settings. The data
@@ -927,10 +946,28 @@ def resolve_config(
     }
 
 
-def config_from(namespace: dict[str, Any], **fixed: Any) -> dict[str, Any]:
-    """A run configuration from a notebook's variables (its parameters cell), plus ``fixed``.
+def config_from(
+    namespace: Mapping[str, Any], *, recipe: bool = True, **fixed: Any
+) -> dict[str, Any]:
+    """A run configuration from a chapter's variables (its ``parameters`` cell), plus ``fixed``.
 
-    Only registered names are picked up, so the notebook and ``ferlib train`` agree on meaning.
+    A chapter with a ``profile``: that profile, the section of the method (``fixed``'s, else
+    the profile's) in its ``recipes:``, the chapter's ``overrides``, then ``fixed`` — so the
+    notebook and ``ferlib train --params <profile>`` agree, and no other variable of the chapter
+    can slip into a run. ``recipe=False`` leaves every section out: the values the methods share,
+    over which ``runs.seed_runs`` puts each method's own. Without ``profile``: FER-Zoo's defaults
+    and every registered name the namespace defines.
     """
+    if namespace.get("profile"):
+        extra = {**dict(namespace.get("overrides") or {}), **fixed}
+        if not recipe:
+            return resolve_config(load_profile(namespace["profile"]), extra)
+        return resolve_config(namespace["profile"], extra)
     picked = {k: v for k, v in namespace.items() if k in PARAMETERS and not k.startswith("_")}
     return resolve_config(None, {**picked, **fixed})
+
+
+def recipes_from(namespace: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The per-method sections of a chapter's ``profile`` (``{}`` without one)."""
+    profile = namespace.get("profile")
+    return load_recipes(profile) if profile else {}

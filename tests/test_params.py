@@ -4,7 +4,12 @@ import pytest
 import yaml
 
 import ferlib.methods  # noqa: F401  (registers the methods: the names the parameters check)
-from ferlib.course.runner import check_profile_against_course, course_notebooks, declared_parameters
+from ferlib.course.runner import (
+    check_profile_against_course,
+    course_notebooks,
+    declared_parameters,
+    reads,
+)
 from ferlib.params import (
     PARAMETERS,
     ParameterError,
@@ -41,16 +46,24 @@ def test_unknown_profile_lists_the_available_ones():
         load_profile("quik")
 
 
-def test_registered_key_no_notebook_declares_is_an_error():
-    explore = [nb for nb in course_notebooks() if nb.stem.startswith("00")]
-    assert "lr" in PARAMETERS and "lr" not in declared_parameters(explore[0])
+def test_registered_key_no_notebook_takes_is_an_error():
+    regimes = [nb for nb in course_notebooks() if nb.stem.startswith("21")]
+    assert "lr" in PARAMETERS and "lr" not in reads(regimes[0])  # 21 reads committed tables
     with pytest.raises(ParameterError, match=r"\['lr'\] not declared by any notebook"):
-        check_profile_against_course({"lr": 0.1}, explore, "p")
+        check_profile_against_course({"lr": 0.1}, regimes, "p")
 
 
-def test_every_registered_parameter_is_declared_by_some_notebook():
-    declared = set().union(*(declared_parameters(nb) for nb in course_notebooks()))
-    assert sorted(set(PARAMETERS) - declared) == []
+def test_every_registered_parameter_is_read_by_some_notebook():
+    taken = set().union(*(reads(nb) for nb in course_notebooks()))
+    assert sorted(set(PARAMETERS) - taken) == []
+
+
+def test_a_chapter_with_a_profile_reads_every_run_parameter_through_it():
+    for nb in course_notebooks():
+        declared = declared_parameters(nb)
+        if "profile" in declared:
+            assert "overrides" in declared, nb.name  # and can change any of them
+            assert {k for k, p in PARAMETERS.items() if p.run} <= reads(nb), nb.name
 
 
 def test_override_must_be_declared_by_its_notebook():

@@ -14,10 +14,12 @@ from ferlib.params import (
     RECIPES,
     ParameterError,
     available_profiles,
+    config_from,
     defaults,
     load_profile,
     load_recipes,
     recipe_keys,
+    recipes_from,
     resolve_config,
     validate,
 )
@@ -124,80 +126,86 @@ def test_full_gives_each_method_its_own_section_on_the_same_data():
     assert elim["batch_size"] % elim["elim_p"] == 0  # P x K
 
 
-def test_every_method_chapter_declares_every_key_its_section_may_set_but_augmentation():
-    # augmentation is chapter 10's alone: a section setting it for another method is refused
-    # by the plan (the last test), never silently dropped
+def test_every_method_chapter_reads_its_whole_section_through_its_profile():
     for nb in runner.course_notebooks():
         method = runner.method_of(nb)
         if method is not None:
-            missing = set(recipe_keys(method)) - set(runner.declared_parameters(nb))
-            assert all(k.startswith("aug_") for k in missing), (nb.name, missing)
+            assert set(recipe_keys(method)) <= runner.reads(nb), nb.name
 
 
-def test_the_course_plan_gives_each_method_chapter_its_section():
-    notebooks = runner.course_notebooks()
+def test_a_chapter_builds_from_what_the_plan_gives_it_the_run_the_cli_builds():
+    """What the plan injects, read as the chapter reads it (``config_from``), is the run
+    ``ferlib train --params full --set method=<m> --set lr=0.5`` makes: the method's section over
+    the profile, ``--set`` over both."""
     profile, recipes = load_profile("full"), load_recipes("full")
-    steps = {s.output: s for s in runner.plan_course(notebooks, list(METHODS), {}, recipes)}
-    assert steps["10_baseline.ipynb"].recipe == {}
-    assert steps["12_avce.ipynb"].recipe == recipes["avce"]
-    avce = runner.step_parameters(steps["12_avce.ipynb"], profile)
+    steps = runner.plan_course(runner.course_notebooks(), list(METHODS), {}, recipes)
+    by_output = {s.output: s for s in steps}
+    assert by_output["12_avce.ipynb"].recipe == recipes["avce"]
+    assert by_output["10_baseline.ipynb"].recipe == {}
+    checked = 0
+    for step in steps:
+        method = runner.method_of(step.notebook) or step.parameters.get("method")
+        if method is None:
+            continue
+        injected = runner.step_parameters(step, profile, {"lr": 0.5}, "full")
+        assert injected["profile"] == "full" and injected["overrides"] == {"lr": 0.5}
+        got = config_from(injected, method=method)
+        assert got == resolve_config("full", {"method": method, "lr": 0.5}), step.output
+        checked += 1
+    assert checked >= len(METHODS) * 2  # each method's chapter(s) and its run of chapter 30
+    injected = runner.step_parameters(by_output["12_avce.ipynb"], profile, None, "full")
+    avce = config_from(injected, method="avce")
     assert (avce["batch_size"], avce["lr"], avce["image_size"]) == (256, 1e-4, 224)
     assert avce["avce_view_lr"] == 0.01 and "elim_p" not in avce
-    assert runner.step_parameters(steps["12_avce.ipynb"], profile, {"lr": 0.5})["lr"] == 0.5
-    assert runner.step_parameters(steps["10_baseline.ipynb"], profile)["batch_size"] == 128
-    # a per-method run gets the keys of its section that the notebook declares (30 declares the
-    # training recipe, not ELIM's own keys)
-    thirty = steps["30_prompt_vs_expression-elim.ipynb"]
-    declared = runner.declared_parameters(thirty.notebook)
-    assert thirty.recipe == {k: v for k, v in recipes["elim"].items() if k in declared}
-    assert thirty.recipe["batch_size"] == recipes["elim"]["batch_size"]
-    assert "elim_p" in recipes["elim"] and "elim_p" not in thirty.recipe
-    chosen = runner.step_parameters(thirty, profile)
-    assert chosen["method"] == "elim" and chosen["batch_size"] == recipes["elim"]["batch_size"]
-    # ... and the whole section as method_recipes, so that the run it loads is the method's own
-    # (the one its chapter trained), ELIM's own keys included
-    assert thirty.parameters["method_recipes"] == {"elim": recipes["elim"]}
-    assert chosen["method_recipes"] == {"elim": recipes["elim"]}
 
 
-def test_the_evaluation_chapter_receives_the_sections_of_the_methods_it_compares():
+def test_the_evaluation_chapter_reads_the_sections_of_the_methods_it_compares():
+    profile, recipes = load_profile("full"), load_recipes("full")
     notebooks = runner.course_notebooks()
-    recipes = load_recipes("full")
-    steps = {s.output: s for s in runner.plan_course(notebooks, list(METHODS), {}, recipes)}
-    twenty = steps["20_evaluate_va.ipynb"]
-    assert twenty.parameters["method_recipes"] == {m: recipes[m] for m in METHODS if recipes.get(m)}
-    # a method that cannot run is neither compared nor given a section
     steps = runner.plan_course(notebooks, list(METHODS), {"elim": "no identities"}, recipes)
     twenty = next(s for s in steps if s.output == "20_evaluate_va.ipynb")
-    assert "elim" not in twenty.parameters["method_recipes"]
+    assert recipes_from(runner.step_parameters(twenty, profile, None, "full")) == recipes
+    # a method that cannot run is not compared
     assert twenty.parameters["methods"] == ["baseline", "caf", "avce"]
 
 
-def test_method_recipes_are_checked_like_a_profile_s_sections():
-    from ferlib.params import ParameterError, validate
-
-    assert validate({"method_recipes": {"caf": {"lr": 0.01}}})
-    with pytest.raises(ParameterError, match="method_recipes"):
-        validate({"method_recipes": {"caf": {"elim_p": 4}}})
+def test_overrides_are_checked_like_parameters():
+    assert validate({"overrides": {"lr": 0.01}})
+    with pytest.raises(ParameterError, match="overrides: unknown parameter 'lrr'"):
+        validate({"overrides": {"lrr": 0.01}})
 
 
-def test_a_plan_without_recipes_injects_what_it_did_before():
-    notebooks = runner.course_notebooks()
+def test_a_plan_injects_the_profile_its_declared_keys_and_the_rest_as_overrides():
     profile = load_profile("quick")
-    overrides = {"epochs": 2}
-    for step in runner.plan_course(notebooks, list(METHODS)):
+    for step in runner.plan_course(runner.course_notebooks(), list(METHODS)):
         assert step.recipe == {}
         declared = runner.declared_parameters(step.notebook)
-        extra = {k: v for k, v in overrides.items() if k in declared}
-        before = {k: v for k, v in profile.items() if k in declared} | extra | step.parameters
-        assert runner.step_parameters(step, profile, overrides) == before, step.output
+        expected = {k: v for k, v in profile.items() if k in declared}
+        if "profile" in declared:
+            expected["profile"] = "quick"
+        if "epochs" in declared:
+            expected["epochs"] = 2
+        elif "overrides" in declared:
+            expected["overrides"] = {"epochs": 2}
+        expected.update(step.parameters)
+        got = runner.step_parameters(step, profile, {"epochs": 2}, "quick")
+        assert got == expected, step.output
 
 
-def test_a_section_key_its_chapter_does_not_declare_is_an_error(tmp_path):
-    profile = _profile(tmp_path, {RECIPES: {"caf": {"aug_rotate": 10}}})
-    # a valid training key, but chapter 11 does not take it
-    assert load_recipes(profile) == {"caf": {"aug_rotate": 10}}
-    with pytest.raises(
-        ParameterError, match=r"recipes\.caf: \['aug_rotate'\] not declared by 11_caf"
-    ):
-        runner.plan_course(runner.course_notebooks(), ["caf"], {}, load_recipes(profile))
+def test_a_profile_outside_params_is_passed_by_its_absolute_path(tmp_path, monkeypatch):
+    path = _profile(tmp_path, {"epochs": 3})
+    monkeypatch.chdir(tmp_path)
+    assert runner.profile_reference("p.yaml") == path
+    assert runner.profile_reference("quick") == "quick"
+    assert config_from({"profile": path, "overrides": {}})["epochs"] == 3
+
+
+def test_without_its_recipe_a_chapter_s_configuration_holds_only_the_shared_values(tmp_path):
+    """What chapter 20 hands ``seed_runs``: the profile's top level, so that no method's section
+    (here the Baseline's dropout) leaks into the other methods' runs."""
+    path = _profile(tmp_path, {"epochs": 3, RECIPES: {"baseline": {"dropout": 0.25}}})
+    chapter = {"profile": path, "overrides": {"lr": 0.01}}
+    shared = config_from(chapter, recipe=False)
+    assert shared["dropout"] == PARAMETERS["dropout"].default and shared["lr"] == 0.01
+    assert config_from(chapter)["dropout"] == 0.25  # the Baseline's own run
+    assert config_from(chapter, method="caf")["dropout"] == PARAMETERS["dropout"].default

@@ -24,10 +24,12 @@ import pandas as pd
 
 from ..atomic import atomic_write_text, temporary_beside
 from ..params import (
+    PARAMETERS,
     ParameterError,
     load_profile,
     load_recipes,
     parameters_for,
+    profile_path,
     resolve_config,
     validate,
 )
@@ -78,12 +80,21 @@ def _inspect(notebook: str, mtime_ns: int) -> dict[str, Any]:
     return {name: spec["default"] for name, spec in info.items()}
 
 
+def reads(notebook: Path) -> set[str]:
+    """The parameters a notebook takes: those it declares, and every run parameter when it
+    declares ``profile`` or ``overrides`` (it reads them through those, ``params.config_from``)."""
+    declared = set(declared_parameters(notebook))
+    if declared & {"profile", "overrides"}:
+        declared |= {k for k, p in PARAMETERS.items() if p.run}
+    return declared
+
+
 def check_profile_against_course(
     profile: dict[str, Any], notebooks: list[Path], source: str
 ) -> None:
-    """A profile key that no course notebook declares is an error (a typo, or a stale key)."""
-    declared = set().union(*(declared_parameters(nb) for nb in notebooks)) if notebooks else set()
-    unused = sorted(set(profile) - declared)
+    """A profile key that no course notebook takes is an error (a typo, or a stale key)."""
+    taken = set().union(*(reads(nb) for nb in notebooks)) if notebooks else set()
+    unused = sorted(set(profile) - taken)
     if unused:
         raise ParameterError(
             f"{source}: {unused} not declared by any notebook "
@@ -193,11 +204,13 @@ def time_left(steps: list[Step], done: int, timings: dict[str, float]) -> float 
 
 
 def method_of(notebook: Path) -> str | None:
-    """The method a teaching notebook trains (``1N_<method>.ipynb``), else None."""
+    """The method a teaching notebook trains (``1N_<method>.ipynb``, or ``1N_<method>_<part>``
+    for a method taught over two chapters), else None."""
     from ..methods import METHODS
 
-    name = notebook.stem.split("_", 1)[-1]
-    return name if notebook.stem[0] == "1" and name in METHODS else None
+    parts = notebook.stem.split("_")
+    name = next((m for m in METHODS if parts[1 : 1 + len(m.split("_"))] == m.split("_")), None)
+    return name if notebook.stem[0] == "1" and name is not None else None
 
 
 def plan_course(
@@ -206,16 +219,15 @@ def plan_course(
     cannot_run: dict[str, str] | None = None,
     recipes: dict[str, dict[str, Any]] | None = None,
 ) -> list[Step]:
-    """The course in order: each chosen method's teaching notebook, the evaluation with every
+    """The course in order: each chosen method's teaching notebooks, the evaluation with every
     runnable method, and one run per method of a notebook that takes a ``method``.
 
     ``cannot_run`` maps a method to why it cannot run on this data (ELIM without identities): its
     steps are planned as skipped with that reason, and it is left out of the comparison.
-    ``recipes`` are the profile's per-method sections (``params.load_recipes``): a method's
-    chapter, and each per-method run, gets its method's section over the profile (``Step.recipe``;
-    ``--set`` still wins), and when it declares ``method_recipes`` the other methods' sections
-    (a method chapter compares with the Baseline it reads through the Baseline's recipe). A chapter
-    that does not declare a key of its section is an error.
+    ``recipes`` are the profile's per-method sections (``params.load_recipes``): each step records
+    its method's section (``Step.recipe``). A chapter reads its recipes itself, through its
+    ``profile`` (``params.config_from``); a chapter that declares a key of a section gets that
+    key's value from it (``step_parameters``).
     """
     cannot_run = cannot_run or {}
     recipes = recipes or {}
@@ -227,50 +239,57 @@ def plan_course(
         if method is not None:
             if method in methods:
                 section = dict(recipes.get(method) or {})
-                undeclared = sorted(set(section) - set(declared))
-                if undeclared:
-                    raise ParameterError(
-                        f"recipes.{method}: {undeclared} not declared by {nb.name}, the chapter "
-                        "that trains it"
-                    )
-                others = {m: r for m, r in recipes.items() if r and m != method}
-                wanted = others and "method_recipes" in declared
-                chosen = {"method_recipes": others} if wanted else {}
-                steps.append(Step(nb, nb.name, chosen, cannot_run.get(method, ""), section))
+                steps.append(Step(nb, nb.name, {}, cannot_run.get(method, ""), section))
         elif "method" in declared:
             for m in methods:
-                own = recipes.get(m) or {}
-                section = {k: v for k, v in own.items() if k in declared}
-                chosen = {"method": m}
-                if own and "method_recipes" in declared:  # the run it reads: the method's recipe
-                    chosen["method_recipes"] = {m: own}
+                section = dict(recipes.get(m) or {})
                 output = f"{nb.stem}-{m}.ipynb"
-                steps.append(Step(nb, output, chosen, cannot_run.get(m, ""), section))
+                steps.append(Step(nb, output, {"method": m}, cannot_run.get(m, ""), section))
         elif "methods" in declared:
-            chosen: dict[str, Any] = {"methods": runnable}
-            sections = {m: recipes[m] for m in runnable if recipes.get(m)}
-            if sections and "method_recipes" in declared:  # each compared run: its own recipe
-                chosen["method_recipes"] = sections
-            steps.append(Step(nb, nb.name, chosen))
-        elif "method_recipes" in declared:  # reads other chapters' runs: through their recipes
-            sections = {m: recipes[m] for m in methods if recipes.get(m)}
-            steps.append(Step(nb, nb.name, {"method_recipes": sections} if sections else {}))
+            steps.append(Step(nb, nb.name, {"methods": runnable}))
         else:
             steps.append(Step(nb, nb.name))
     return steps
 
 
 def step_parameters(
-    step: Step, profile: dict[str, Any], overrides: dict[str, Any] | None = None
+    step: Step,
+    profile: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    name: str | Path | None = None,
 ) -> dict[str, Any]:
-    """What papermill injects for one step: the profile keys the notebook declares with the
-    step's recipe over them, then the ``--set`` keys it declares, then the step's own (its
-    ``method`` or ``methods``)."""
+    """What papermill injects for one step: ``profile`` (``name``, the run's profile) when the
+    notebook declares it, the profile's keys the notebook declares with the step's recipe over
+    them, the ``--set`` keys (``overrides``: those it declares as themselves, the rest in its
+    ``overrides``), then the step's own (its ``method`` or ``methods``)."""
     declared = declared_parameters(step.notebook)
-    extra = {k: v for k, v in (overrides or {}).items() if k in declared}
-    return parameters_for(
-        declared, {**profile, **step.recipe}, {**extra, **step.parameters}, step.notebook.name
-    )
+    chosen = parameters_for(declared, {**profile, **step.recipe}, notebook=step.notebook.name)
+    if name is not None and "profile" in declared:
+        chosen["profile"] = profile_reference(name)
+    chosen.update(inject(declared, overrides or {}))
+    chosen.update(step.parameters)
+    return chosen
+
+
+def inject(declared: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as a notebook takes them: the names it declares as themselves, every other in
+    its ``overrides`` when it declares one (merged over the ``overrides`` among ``values``); a
+    notebook without ``overrides`` does not take the rest (``check_profile_against_course``
+    makes sure some notebook of the run does)."""
+    own = {k: v for k, v in values.items() if k in declared}
+    rest = {k: v for k, v in values.items() if k not in declared}
+    if not rest or "overrides" not in declared:
+        return own
+    return {**own, "overrides": {**dict(own.get("overrides") or {}), **rest}}
+
+
+def profile_reference(profile: str | Path) -> str:
+    """How a chapter names the run's profile: ``quick`` for one in ``params/``, an absolute path
+    for any other (the kernel runs in ``notebooks/``, not where the path was given)."""
+    given = Path(profile)
+    if given.suffix not in (".yaml", ".yml") and len(given.parts) == 1:
+        return str(profile)  # a name: params/<name>.yaml
+    return str(profile_path(profile))
 
 
 def unrunnable_methods(methods: list[str], config: dict[str, Any]) -> dict[str, str]:
@@ -445,7 +464,7 @@ def run_step(run: CourseRun, i: int, step: Step) -> None:
         )
         return
     say(f"{head} …", end="\n" if run.cell_progress else "")
-    inject = step_parameters(step, run.plan.params, run.plan.overrides)
+    inject = step_parameters(step, run.plan.params, run.plan.overrides, run.plan.profile)
     run.step_started = time.perf_counter()
     status, error, written = execute_step(step, target, inject, run.kernel, run.cell_progress)
     seconds = time.perf_counter() - run.step_started
@@ -649,15 +668,17 @@ def refresh_parameters(notebook: str | Path) -> dict[str, Any]:
         return {}
     own = declared_defaults(notebook).get("method")
     step = next((st for st in steps if st.parameters.get("method") == own), steps[0])
-    return step_parameters(step, load_profile(profile))
+    return step_parameters(step, load_profile(profile), name=profile)
 
 
 def committed_parameters(notebook: Path) -> dict[str, Any]:
     """``refresh_parameters``, after checking that the data they name is on this machine."""
     chosen = refresh_parameters(notebook)
-    if chosen.get("dataset", "synthetic") == "synthetic":
+    own = {k: v for k, v in chosen.items() if k in PARAMETERS and PARAMETERS[k].run}
+    config = resolve_config(chosen.get("profile"), {**own, **chosen.get("overrides", {})})
+    if config["dataset"] == "synthetic":
         return chosen
-    folder = repo_root() / str(chosen.get("data_dir") or "")
+    folder = repo_root() / str(config["data_dir"] or "")
     if not (folder / "DiffusionEmotion_S").is_dir():
         raise ParameterError(
             f"{notebook.name} commits its outputs on DiffusionFER-S "
@@ -699,16 +720,33 @@ def record_parameters(notebook: Path) -> dict[str, Any]:
             recorded = {k.strip(): ast.literal_eval(v.strip()) for k, v in pairs}
             nb.cells.remove(cell)
     nb.metadata.setdefault("ferzoo", {})["committed_parameters"] = recorded
+    if "profile" in recorded:
+        nb.metadata["ferzoo"]["committed_profile"] = profile_contents(recorded["profile"])
     nbformat.write(nb, notebook)
     return recorded
 
 
+def profile_contents(profile: str | Path) -> dict[str, Any]:
+    """A profile's values and per-method sections, as a refresh records them beside the chapter
+    it made (``committed_profile``): a later change of the file is then visible."""
+    return {**load_profile(profile), "recipes": load_recipes(profile)}
+
+
 def committed_record(notebook: Path) -> dict[str, Any]:
     """What a chapter's committed outputs were made with ({} for its own defaults)."""
+    return dict(_ferzoo_metadata(notebook).get("committed_parameters", {}))
+
+
+def committed_profile(notebook: Path) -> dict[str, Any] | None:
+    """The contents of the profile a chapter's committed outputs read, as the refresh recorded
+    them (``profile_contents``); None without a record."""
+    return _ferzoo_metadata(notebook).get("committed_profile")
+
+
+def _ferzoo_metadata(notebook: Path) -> dict[str, Any]:
     import nbformat
 
-    nb = nbformat.read(notebook, as_version=4)
-    return dict(nb.metadata.get("ferzoo", {}).get("committed_parameters", {}))
+    return dict(nbformat.read(notebook, as_version=4).metadata.get("ferzoo", {}))
 
 
 def refresh_committed(
@@ -746,7 +784,7 @@ def refresh_committed(
             )
             if parameters[nb]:
                 record_parameters(nb)
-            data = f" on {parameters[nb].get('dataset', 'its defaults')}"
+            data = f" on profile {parameters[nb].get('profile', 'of its defaults')}"
             total = minutes(time.perf_counter() - started)
             log(
                 f"[{i}/{len(chosen)}] refreshed {nb.name}{data} in "

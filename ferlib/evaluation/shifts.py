@@ -116,3 +116,35 @@ def apply_shift(name: str, batch: torch.Tensor, seed: int = 0) -> torch.Tensor:
     check_choice(name, tuple(SHIFTS), "shift")
     generator = torch.Generator().manual_seed(int(seed))
     return SHIFTS[name].change(batch, generator)
+
+
+def shifted_predictions(
+    model: torch.nn.Module,
+    data,
+    image_size: int,
+    shifts: list[str],
+    seed: int = 0,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """``model``'s predictions on one split (``FERData`` with its tensor store), clean and under
+    each of ``shifts`` (applied as ``robustness_table`` applies them): ``({"clean": N×2, shift:
+    N×2, …}, targets N×2)``, image for image in the split's order. ``robustness_table`` keeps only
+    the scores; these keep each image, so that intervals can be drawn over images
+    (``errors.bootstrap_ci``) or over training seeds and images (``errors.paired_bootstrap``)."""
+    import dataclasses
+
+    from ..data import make_loader
+    from .outputs import predict_loader
+
+    if data.images is None:
+        raise ValueError("data has no tensor store; call ferlib.data.cache_images first")
+    preds: dict[str, torch.Tensor] = {}
+    targets = None
+    for name in ["clean", *shifts]:
+        images = data.images if name == "clean" else apply_shift(name, data.images, seed)
+        loader = make_loader(
+            dataclasses.replace(data, images=images), image_size, batch_size, False
+        )
+        preds[name], targets = predict_loader(model, loader, torch.device(device))
+    return preds, targets

@@ -4,9 +4,9 @@ Written for the AVCE chapter (``notebooks/12_avce.ipynb``). Same conventions as
 ``ferlib.figures.data``:
 each function returns a matplotlib ``Figure`` built without pyplot.
 
-- ``simplex_views``: one vector z, its softmax and its sparsemax as bars (mass where, how sparse);
+- ``simplex_views``: a score vector u, its softmax and its sparsemax as bars (where the mass is);
 - ``support_sizes``: over a batch, how many units each view keeps, and the largest weight;
-- ``views_on_plane``: labels, predictions x and the two views' outputs y_a, y_n on the VA plane;
+- ``views_on_plane``: labels, predictions ŷ and the two views' outputs y_a, y_n on the VA plane;
 - ``critic_map``: the critic's similarity f(x, y) over the view head's output square.
 """
 
@@ -28,26 +28,27 @@ from ..methods.sparsemax import sparsemax, threshold
 from .style import draw_circumplex
 
 LABEL, PRED, ATTENTIVE, INATTENTIVE = "black", "#1f78b4", "#d95f02", "#7570b3"
-"""Label black, prediction x blue, attentive view y_a orange, inattentive view y_n purple."""
+"""Label black, prediction ŷ blue, attentive view y_a orange, inattentive view y_n purple."""
 VIEW_BOUND = 0.5  # H's 0.5·tanh: y_a and y_n lie in (−0.5, 0.5)²
 
 
-def simplex_views(z: Any, title: str = "") -> Figure:
-    """z (D,), softmax(z) and sparsemax(z) as bars; the sparsemax threshold τ drawn on z."""
-    z = torch.as_tensor(as_numpy(z)).reshape(-1)
-    soft, sparse = F.softmax(z, dim=0), sparsemax(z)
+def simplex_views(u: Any, title: str = "") -> Figure:
+    """A score vector u (D,), softmax(u) and sparsemax(u) as bars; the sparsemax threshold τ drawn
+    on u."""
+    u = torch.as_tensor(as_numpy(u)).reshape(-1)
+    soft, sparse = F.softmax(u, dim=0), sparsemax(u)
     support = sparse > 0
-    tau = float(threshold(z))
-    units = np.arange(len(z))
+    tau = float(threshold(u))
+    units = np.arange(len(u))
     fig = Figure(figsize=(11, 3.0), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = (
-        (z, "0.4", f"z (τ = {tau:.3f}: units above it survive sparsemax)"),
-        (soft, INATTENTIVE, f"softmax(z): all {len(z)} units > 0, max {soft.max():.2f}"),
+        (u, "0.4", f"u (τ = {tau:.3f}: units above it survive sparsemax)"),
+        (soft, INATTENTIVE, f"softmax(u): all {len(u)} units > 0, max {soft.max():.2f}"),
         (
             sparse,
             ATTENTIVE,
-            f"sparsemax(z): {int(support.sum())} units > 0, max {sparse.max():.2f}",
+            f"sparsemax(u): {int(support.sum())} units > 0, max {sparse.max():.2f}",
         ),
     )
     for ax, (values, colour, label) in zip(axes, panels, strict=True):
@@ -131,7 +132,7 @@ def views_on_plane(panels: Mapping[str, Sequence[Any]], n_show: int = 12, seed: 
         ax.set_title(title, fontsize=10)
     handles = [
         Line2D([], [], marker="x", color=LABEL, ls="none", label="label"),
-        Line2D([], [], marker="o", color=PRED, ls="none", label="prediction x"),
+        Line2D([], [], marker="o", color=PRED, ls="none", label="prediction ŷ"),
         Line2D([], [], marker="o", color=ATTENTIVE, label="attentive y_a = H(sparsemax q)"),
         Line2D(
             [],
@@ -149,7 +150,8 @@ def views_on_plane(panels: Mapping[str, Sequence[Any]], n_show: int = 12, seed: 
 
 
 def critic_map(xs: Any, kind: str = "paper", w_int: float = 0.8, steps: int = 121) -> Figure:
-    """f(x, y) for each x in ``xs`` (N, 2), over y in H's output square; x marked by a star."""
+    """The critic f(ŷ, ỹ) for each prediction ŷ in ``xs`` (N, 2), over ỹ in H's output square; ŷ
+    marked by a star."""
     xs = as_numpy(xs).reshape(-1, 2)
     grid = np.linspace(-VIEW_BOUND, VIEW_BOUND, steps)
     gv, ga = np.meshgrid(grid, grid)
@@ -162,9 +164,9 @@ def critic_map(xs: Any, kind: str = "paper", w_int: float = 0.8, steps: int = 12
         ax.contour(gv, ga, f, levels=[1.0, 1.4, 1.7], colors="white", linewidths=0.7)
         ax.plot(*x, marker="*", color="red", markersize=14, markeredgecolor="white")
         ax.set_aspect("equal")
-        ax.set_xlabel("y valence")
-        ax.set_ylabel("y arousal")
-        ax.set_title(f"f(x, y), x = ({x[0]:+.2f}, {x[1]:+.2f})", fontsize=10)
+        ax.set_xlabel("ỹ valence")
+        ax.set_ylabel("ỹ arousal")
+        ax.set_title(f"f(ŷ, ỹ), ŷ = ({x[0]:+.2f}, {x[1]:+.2f})", fontsize=10)
         fig.colorbar(image, ax=ax, shrink=0.85)
     return fig
 

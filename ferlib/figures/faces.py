@@ -83,19 +83,52 @@ def va_trace_figure(
     return fig
 
 
+def _free_spot(x: float, y: float, taken: list[tuple[float, float]], step: float) -> tuple:
+    """Of eight spots ``step`` away from ``(x, y)`` inside the circumplex's square, the one
+    farthest from every spot in ``taken`` (points and numbers already drawn)."""
+    best, best_room = (x + step, y + step), -1.0
+    for angle in np.linspace(np.pi / 4, 2 * np.pi + np.pi / 4, 8, endpoint=False):
+        spot = (x + step * np.cos(angle), y + step * np.sin(angle))
+        if max(abs(spot[0]), abs(spot[1])) > 0.95:
+            continue
+        room = min((np.hypot(spot[0] - u, spot[1] - w) for u, w in taken), default=np.inf)
+        if room > best_room:
+            best, best_room = spot, room
+    return best
+
+
 def circumplex_points_figure(
     valence: Sequence[float],
     arousal: Sequence[float],
     labels: Sequence[str],
     emotions: Sequence[str],
+    max_named: int = 12,
 ) -> Figure:
-    """Predicted faces as labelled points on the circumplex, coloured by the nearest emotion."""
-    fig = Figure(figsize=(5.2, 5.2), layout="constrained")
+    """Predicted faces as points on the circumplex, coloured by the nearest emotion.
+
+    Up to ``max_named`` points are numbered, each number on the free side of its point (away from
+    the other points and numbers), and the legend says which face each number is and its nearest
+    emotion; with more points the legend names the colours only."""
+    fig = Figure(figsize=(7.6, 5.2), layout="constrained")
     ax = fig.subplots()
     draw_circumplex(ax)
-    for v, a, label, emotion in zip(valence, arousal, labels, emotions, strict=True):
-        ax.scatter([v], [a], s=60, color=EMOTION_COLOURS.get(emotion, UNLABELLED_COLOUR))
-        ax.annotate(label, (v, a), xytext=(5, 5), textcoords="offset points", fontsize=9)
+    points = list(zip(valence, arousal, labels, emotions, strict=True))
+    named = len(points) <= max_named
+    taken = [(float(v), float(a)) for v, a, _, _ in points]
+    for number, (v, a, label, emotion) in enumerate(points, start=1):
+        colour = EMOTION_COLOURS.get(emotion, UNLABELLED_COLOUR)
+        entry = f"{number}: {label} ({emotion})" if named else None
+        ax.scatter([v], [a], s=60, color=colour, edgecolor="white", zorder=3, label=entry)
+        if named:
+            spot = _free_spot(float(v), float(a), taken, 0.07)
+            taken.append(spot)
+            ax.text(*spot, str(number), fontsize=9, ha="center", va="center", zorder=4)
+    if not named:
+        for emotion in dict.fromkeys(emotions):
+            colour = EMOTION_COLOURS.get(emotion, UNLABELLED_COLOUR)
+            ax.scatter([], [], s=60, color=colour, label=emotion)
+    title = "face (nearest emotion)" if named else "nearest emotion"
+    legend_right(ax, title)
     return fig
 
 

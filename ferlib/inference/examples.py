@@ -1,12 +1,14 @@
 """The demo inputs in ``examples/``, made by the project (``ferlib make-examples``).
 
 The repository ships no third-party photos or videos. Its demo pictures are composites of
-DiffusionFER-S crops (CC0) on generated backgrounds, one per case ``ferlib predict`` must handle
-(two people, a face too small to read, a face cut by the border, a picture without a face, a
-greyscale photo), and its demo video is a SyntheticFER clip with the true valence and arousal of
-every frame beside it (``synthetic_clip_truth.csv``, outside ``video/`` so that
-``ferlib predict examples/photos examples/video`` meets only pictures and videos; the one broken
-file among the photos is there on purpose). The crops are the first of each wanted expression
+DiffusionFER-S crops (CC0) on generated backgrounds, one per outcome ``ferlib predict`` reports
+for a picture (``INTENDED``: two people and a greyscale photo are ``ok``, a face the detector
+finds but below ``MIN_FACE`` is ``too small``, a face with more than a quarter of its crop outside
+the picture is ``cut by border``, a picture without a face, a file cut short), and its demo
+video is a SyntheticFER clip with the true valence and arousal of every frame beside it
+(``synthetic_clip_truth.csv``, outside ``video/`` so that ``ferlib predict examples/photos
+examples/video`` meets only pictures and videos; the one broken file among the photos is there on
+purpose). The crops are the first of each wanted expression
 (in file order) that the default detector finds when pasted alone; the selection is by
 detectability, not by prediction.
 
@@ -26,8 +28,24 @@ from ..data import load_dataset
 from ..data.images import read_rgb
 from ..emotions import CODE
 from ..synthetic.clip import ClipConfig, render_clip
-from .faces import FaceDetector
+from .faces import CUT_BY_BORDER, OK, TOO_SMALL, FaceDetector
+from .predict import NO_FACE, UNREADABLE
 from .video import write_video
+
+MIN_FACE = 40
+"""The ``--min-face`` (px) the demo photos are read with in chapter 40. dlib's smallest box at its
+default upsampling is about 37 px, above FER-Zoo's default ``min_face`` of 32, so only a higher
+``min_face`` makes a face the default detector finds ``too small``."""
+
+INTENDED = {
+    "at_the_border.jpg": CUT_BY_BORDER,
+    "broken.jpg": UNREADABLE,
+    "greyscale.jpg": OK,
+    "no_face.jpg": NO_FACE,
+    "small_face.jpg": TOO_SMALL,
+    "two_people.jpg": OK,
+}
+"""Each demo photo and the outcome it is made to get (with ``min_face=MIN_FACE``)."""
 
 
 def colour_field(
@@ -61,16 +79,11 @@ def pick_crops(data_dir: str | os.PathLike[str], expressions: tuple[str, ...]) -
     return chosen
 
 
-def make_examples(
-    data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], seed: int = 0
-) -> list[Path]:
-    """Write the demo pictures, the clip and its truth into ``out_dir``; return their paths."""
-    out = Path(out_dir)
-    photos, video = out / "photos", out / "video"
-    for folder in (photos, video):
-        folder.mkdir(parents=True, exist_ok=True)
+def make_photos(crops: dict[str, Image.Image], photos: Path, seed: int = 0) -> list[Path]:
+    """Write the demo pictures (``INTENDED``) into ``photos``; return their paths. ``crops``
+    holds a happy, an angry and a sad face (``pick_crops``)."""
+    photos.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    crops = {k: read_rgb(p)[0] for k, p in pick_crops(data_dir, ("happy", "angry", "sad")).items()}
     written = []
 
     def save(image: Image.Image, name: str) -> None:
@@ -82,12 +95,14 @@ def make_examples(
     scene.paste(crops["angry"].resize((170, 170)), (400, 80))
     save(scene, "two_people.jpg")
 
+    # 48 px: found by dlib (whose box for it is about 37 px wide), narrower than MIN_FACE
     scene = colour_field(rng, 640, 400)
-    scene.paste(crops["sad"].resize((30, 30)), (420, 190))
+    scene.paste(crops["sad"].resize((48, 48)), (420, 190))
     save(scene, "small_face.jpg")
 
+    # 70 of 220 px past the left edge: still found, but about 28 % of its crop is outside
     scene = colour_field(rng, 400, 320)
-    scene.paste(crops["happy"].resize((220, 220)), (210, 50))  # 30 of 220 px past the edge
+    scene.paste(crops["sad"].resize((220, 220)), (-70, 50))
     save(scene, "at_the_border.jpg")
 
     save(colour_field(rng, 480, 320), "no_face.jpg")
@@ -99,6 +114,18 @@ def make_examples(
     broken = photos / "broken.jpg"  # a download cut short: the start of a real JPEG
     broken.write_bytes((photos / "two_people.jpg").read_bytes()[:2048])
     written.append(broken)
+    return written
+
+
+def make_examples(
+    data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], seed: int = 0
+) -> list[Path]:
+    """Write the demo pictures, the clip and its truth into ``out_dir``; return their paths."""
+    out = Path(out_dir)
+    video = out / "video"
+    video.mkdir(parents=True, exist_ok=True)
+    crops = {k: read_rgb(p)[0] for k, p in pick_crops(data_dir, ("happy", "angry", "sad")).items()}
+    written = make_photos(crops, out / "photos", seed)
 
     clip = ClipConfig()
     truth_rows = []
@@ -117,4 +144,4 @@ def make_examples(
     return written
 
 
-__all__ = ["colour_field", "make_examples", "pick_crops"]
+__all__ = ["INTENDED", "MIN_FACE", "colour_field", "make_examples", "make_photos", "pick_crops"]

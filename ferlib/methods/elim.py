@@ -185,7 +185,7 @@ def normalise_rows(z: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 def warmup_weight(t: int, start: int, end: int) -> float:
     """w(t): 0 before W1, t/W2 from W1 (a jump to W1/W2), 1 from W2 on (§4.5).
 
-    Taught in ``notebooks/13_elim.ipynb`` §7.
+    Taught in ``notebooks/14_elim_training.ipynb`` §1.
     """
     if t < start:
         return 0.0
@@ -304,7 +304,7 @@ class ELIM(Method):
         """Σ of per-group MSEs: the reference raw, each target shift-normalised (§4.2–4.4),
         before the w(t)·c_elim factor. f_θ runs on each group separately (code).
 
-        Taught in ``notebooks/13_elim.ipynb`` §7.
+        Taught in ``notebooks/14_elim_training.ipynb`` §1.
         """
         f_theta = self.core.head.out
         raw_only = self.option("elim_bn_stats") == "raw"

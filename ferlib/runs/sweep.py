@@ -35,7 +35,7 @@ from scipy import stats
 from ..data import FERData, load_from_config, make_loader
 from ..data.pk_sampler import identity_codes
 from ..errors import UserError
-from ..evaluation.errors import paired_bootstrap
+from ..evaluation.errors import paired_bootstrap, per_group_error
 from ..evaluation.leakage import identity_probe
 from ..evaluation.metrics import va_metrics
 from ..evaluation.outputs import model_outputs, trunk_features
@@ -97,6 +97,16 @@ def resting_offsets(identities: Sequence[str], config: Mapping[str, Any]) -> np.
     bias, seed = float(config["identity_bias"]), int(config["data_seed"])
     people = {p: bias * sample_identity(int(str(p)[2:]), seed).mouth_bias for p in set(identities)}
     return np.array([people[p] for p in identities])
+
+
+def resting_table(
+    frame: pd.DataFrame, preds: np.ndarray, config: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Each person's mean error (``per_group_error`` by identity) beside their resting mouth
+    offset in valence units (``resting_valence``, ``resting_offsets``)."""
+    table = per_group_error(frame, np.asarray(preds), by="identity")
+    table["resting_valence"] = resting_offsets(list(table.index), config)
+    return table
 
 
 def resting_slope(preds: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> float:

@@ -8,6 +8,7 @@ import pytest
 import ferlib.methods  # noqa: F401  (registers the methods the chapters' parameters name)
 from ferlib.course import chapter, runner
 from ferlib.course.claims import ENV, ClaimError, Claims, claim
+from ferlib.params import resolve_config
 
 SENTENCE = "The error is lowest in the top valence band ({top:.3f} vs {middle:.3f})."
 
@@ -58,18 +59,35 @@ def test_off_the_committed_run_a_failed_reading_is_marked_not_raised():
 def test_a_chapter_enforces_its_claims_on_its_committed_configuration_only(capsys, monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
     committed = chapter.committed_config("11_caf")
+    assert committed["profile"] == "quick" and not committed["overrides"]
     assert chapter.start("11_caf", committed).enforced
     shown = capsys.readouterr().out
-    assert shown.startswith("data: SyntheticFER (identities 60") and "readings: checked" in shown
-    assert f"{committed['epochs']} epochs" in shown
-    budget = chapter.start("11_caf", {**committed, "epochs": 2})
-    assert not budget.enforced and "epochs 2 (committed 45)" in budget.reason
-    assert not chapter.start("11_caf", {**committed, "identity_bias": 0.0}).enforced
-    assert chapter.start("11_caf", {**committed, "device": "cuda"}).enforced  # not a number-mover
+    epochs = resolve_config("quick", {"method": "caf"})["epochs"]
+    assert shown.startswith("profile: quick\ndata: SyntheticFER (identities 60")
+    assert f"training: {epochs} epochs" in shown and "readings: checked" in shown
+    budget = chapter.start("11_caf", {**committed, "overrides": {"epochs": 2}})
+    assert not budget.enforced and "overrides {'epochs': 2} (committed {})" in budget.reason
+    assert not chapter.start("11_caf", {**committed, "overrides": {"identity_bias": 0.0}}).enforced
+    assert not chapter.start("11_caf", {**committed, "profile": "full"}).enforced
+    device = {**committed, "overrides": {"device": "cuda"}}  # not a number-mover
+    assert chapter.start("11_caf", device).enforced
     monkeypatch.setenv(ENV, "enforce")
-    assert chapter.start("11_caf", {**committed, "epochs": 2}).enforced
+    assert chapter.start("11_caf", {**committed, "overrides": {"epochs": 2}}).enforced
     monkeypatch.setenv(ENV, "report")
     assert not chapter.start("11_caf", committed).enforced
+
+
+def test_a_profile_changed_since_the_commit_is_not_the_committed_run(monkeypatch):
+    """Editing params/quick.yaml (a recipe, the epochs) without refreshing the chapters turns
+    their readings from checked to shown, naming what changed."""
+    monkeypatch.delenv(ENV, raising=False)
+    committed = chapter.committed_config("11_caf")
+    contents = runner.profile_contents("quick")
+    edited = {**contents, "epochs": contents["epochs"] + 1}
+    monkeypatch.setattr(runner, "profile_contents", lambda profile: edited)
+    moved = chapter.start("11_caf", committed)
+    assert not moved.enforced and "profile contents" in moved.reason
+    assert f"{{'epochs': {contents['epochs'] + 1}}}" in moved.reason
 
 
 def chapter_outputs(notebook) -> list[str]:

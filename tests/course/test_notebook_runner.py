@@ -131,7 +131,7 @@ def test_explore_notebook_runs_under_papermill_from_any_folder(tmp_path, monkeyp
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "168 labelled images" in text  # 7 x 24, the ci profile's size
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert "per_class = 24" in injected[0].source
+    assert 'profile = "ci"' in injected[0].source  # the rest comes from params/ci.yaml
 
 
 def test_course_plan_orders_methods_evaluation_and_per_method_runs():
@@ -141,7 +141,8 @@ def test_course_plan_orders_methods_evaluation_and_per_method_runs():
     assert outputs[0] == "00_explore_data.ipynb"
     assert "11_caf.ipynb" not in outputs  # not a chosen method
     assert outputs.index("10_baseline.ipynb") < outputs.index("13_elim.ipynb")
-    assert outputs.index("13_elim.ipynb") < outputs.index("20_evaluate_va.ipynb")
+    assert outputs.index("13_elim.ipynb") < outputs.index("14_elim_training.ipynb")
+    assert outputs.index("14_elim_training.ipynb") < outputs.index("20_evaluate_va.ipynb")
     evaluate = steps[outputs.index("20_evaluate_va.ipynb")]
     assert evaluate.parameters == {"methods": ["baseline"]} and not evaluate.skip
     per_method = [s for s in steps if s.notebook.stem.startswith("30")]
@@ -151,11 +152,13 @@ def test_course_plan_orders_methods_evaluation_and_per_method_runs():
     ]
     assert [s.parameters for s in per_method] == [{"method": "baseline"}, {"method": "elim"}]
     assert steps[outputs.index("13_elim.ipynb")].skip == "no identities"
+    assert steps[outputs.index("14_elim_training.ipynb")].skip == "no identities"
     assert per_method[1].skip == "no identities"
     assert [runner.method_of(nb) for nb in notebooks if nb.stem.startswith("1")] == [
         "baseline",
         "caf",
         "avce",
+        "elim",
         "elim",
     ]
 
@@ -226,7 +229,7 @@ def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
     """The batch run as a user starts it, on a tiny SyntheticFER with per-method recipes: plan,
     executed notebooks, figures and the summary. One course trains each (method, configuration,
     seed) once: every chapter that reads a method's model reads it through the method's recipe,
-    so the summary lists exactly the recipes' runs (plus the variant 13 trains on purpose), and
+    so the summary lists exactly the recipes' runs (plus the variant 14 trains on purpose), and
     chapter 40's "loaded from chapter 10" is true."""
     monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / "outputs"))
     profile = tmp_path / "ci.yaml"
@@ -245,6 +248,7 @@ def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
         ("10_baseline.ipynb", "ok"),
         ("11_caf.ipynb", "ok"),
         ("13_elim.ipynb", "ok"),
+        ("14_elim_training.ipynb", "ok"),
         ("20_evaluate_va.ipynb", "ok"),
         ("21_regimes.ipynb", "ok"),
         ("30_prompt_vs_expression-baseline.ipynb", "ok"),
@@ -256,8 +260,8 @@ def test_course_run_end_to_end_on_the_ci_profile(tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"] == ["baseline", "caf", "elim"] and summary["dataset"] == "synthetic"
     # every run the course trained, one row per configuration: each method's recipe over three
-    # seeds (11 and 40 read the Baseline through its recipe: no second Baseline), and 13_elim's
-    # BatchNorm comparison run (the recipe with the other elim_bn_stats)
+    # seeds (11 and 40 read the Baseline through its recipe: no second Baseline), and
+    # 14_elim_training's BatchNorm comparison run (the recipe with the other elim_bn_stats)
     rows = sorted((r["method"], r["recipe"], r["n_seeds"]) for r in summary["results"])
     counts = sorted((m, n) for m, _, n in rows)
     assert counts == [("baseline", 3), ("caf", 3), ("elim", 1), ("elim", 3)], rows

@@ -8,7 +8,7 @@ import pytest
 
 from ferlib.course import runner
 from ferlib.data import load_dataset
-from ferlib.params import ParameterError
+from ferlib.params import ParameterError, resolve_config
 from ferlib.paths import repo_root
 
 NOTEBOOKS = repo_root() / "notebooks"
@@ -31,7 +31,8 @@ def output_text(stem: str) -> str:
 @pytest.mark.parametrize("stem", sorted(runner.COMMITTED_PROFILES))
 def test_real_data_chapters_commit_real_data_outputs_and_say_so(stem):
     params = injected(stem)
-    assert params["dataset"] == "diffusionfer" and params["data_dir"] == "data/diffusionfer"
+    config = resolve_config(params["profile"], params.get("overrides"))
+    assert config["dataset"] == "diffusionfer" and config["data_dir"] == "data/diffusionfer"
     opening = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells[0].source
     assert "real DiffusionFER-S" in opening
 
@@ -45,6 +46,12 @@ def test_every_chapter_commits_what_the_course_run_gives_it_and_none_runs_other_
             f"{nb.name} was committed with other parameters than the course now gives it: "
             f"refresh it (`ferlib notebooks --refresh --only {nb.stem[:2]}`)"
         )
+        record = injected(nb.stem)
+        if "profile" in record:  # and what that profile held then is what it holds now
+            assert runner.committed_profile(nb) == runner.profile_contents(record["profile"]), (
+                f"params/{record['profile']}.yaml changed since {nb.name} was committed: refresh "
+                f"it (`ferlib notebooks --refresh --only {nb.stem[:2]}`)"
+            )
         cells = nbformat.read(nb, as_version=4).cells
         # no injected-parameters cell: a reader who runs a chapter gets its own defaults
         assert not [c for c in cells if "injected-parameters" in c.metadata.get("tags", [])]
@@ -63,4 +70,4 @@ def test_refresh_refuses_a_real_data_chapter_without_its_data(tmp_path, monkeypa
     monkeypatch.setattr(runner, "repo_root", lambda: tmp_path)
     with pytest.raises(ParameterError, match="not at .*data/diffusionfer.*ln -s"):
         runner.committed_parameters(NOTEBOOKS / "00_explore_data.ipynb")
-    assert runner.committed_parameters(NOTEBOOKS / "40_real_faces.ipynb")["dataset"] == "synthetic"
+    assert runner.committed_parameters(NOTEBOOKS / "40_real_faces.ipynb")["profile"] == "quick"

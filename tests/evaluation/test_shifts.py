@@ -131,3 +131,25 @@ def test_robustness_table_scores_clean_and_each_shift(tiny_synth):
     text = robustness_markdown(table)
     assert text.splitlines()[0].startswith("| shift | mean CCC")
     assert len(text.splitlines()) == 2 + 3 and "| greyscale |" in text
+
+
+def test_shifted_predictions_keep_each_image_and_score_as_the_table(tiny_synth):
+    from ferlib.data import load_dataset
+    from ferlib.evaluation.metrics import va_scores
+    from ferlib.evaluation.robustness import robustness_table
+    from ferlib.evaluation.shifts import shifted_predictions
+    from ferlib.models import build_model
+
+    torch.manual_seed(0)
+    data = load_dataset("synthetic", tiny_synth, image_size=32).subset("val")
+    model = build_model("small_cnn", dropout=0.0)
+    preds, targets = shifted_predictions(model, data, 32, ["greyscale", "hflip"], batch_size=16)
+    assert list(preds) == ["clean", "greyscale", "hflip"]
+    assert all(p.shape == (len(data.frame), 2) for p in preds.values())
+    assert targets.shape == (len(data.frame), 2)
+    assert not torch.equal(preds["clean"], preds["greyscale"])
+    table = robustness_table(model, data, 32, ["greyscale", "hflip"], batch_size=16)
+    for name, p in preds.items():
+        score = float(va_scores(p, targets)["ccc_mean"])
+        expected = table.set_index("shift").loc[name, "ccc_mean"]
+        assert score == pytest.approx(expected, abs=1e-6)

@@ -18,7 +18,7 @@ def render(fig: Figure) -> Figure:
     return fig
 
 
-def test_simplex_views_bars_are_z_softmax_and_sparsemax():
+def test_simplex_views_bars_are_u_softmax_and_sparsemax():
     z = torch.tensor([1.0, 0.5, -0.5])
     fig = render(figures.avce.simplex_views(z))
     raw, soft, sparse = (np.array([b.get_height() for b in ax.patches]) for ax in fig.axes[:3])
@@ -45,7 +45,7 @@ def test_views_on_plane_draws_every_shown_sample_once_per_panel():
 
 def test_critic_map_peaks_at_x():
     fig = render(figures.avce.critic_map([[0.3, 0.2]], steps=41))
-    assert "x = (+0.30, +0.20)" in fig.axes[0].get_title()
+    assert "ŷ = (+0.30, +0.20)" in fig.axes[0].get_title()
     levels = fig.axes[0].collections[0].levels
     assert 1.7 < levels.max() <= 1.9  # f(x, x) = 1 + 0.8 = 1.8 is the top
 

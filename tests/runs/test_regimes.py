@@ -18,6 +18,7 @@ from ferlib.runs.sweep import (
     point_config,
     resting_offsets,
     resting_slope,
+    resting_table,
     score_point,
     sweep_configs,
     sweep_table,
@@ -155,6 +156,20 @@ def test_resting_offsets_are_the_people_s_drawn_mouths_times_the_bias():
     expected = [1.5 * sample_identity(i, 4).mouth_bias for i in (3, 10, 3)]
     assert got.tolist() == pytest.approx(expected)
     assert not resting_offsets(["id003"], {"identity_bias": 0.0, "data_seed": 4}).any()
+
+
+def test_the_resting_table_puts_each_person_s_error_beside_their_resting_mouth():
+    frame = pd.DataFrame(
+        {"identity": ["id003", "id010", "id003"], "valence": [0.0, 0.5, 0.2], "arousal": 0.0}
+    )
+    preds = np.array([[0.1, 0.0], [0.3, 0.0], [0.4, 0.0]])
+    config = {"identity_bias": 1.5, "data_seed": 4}
+    table = resting_table(frame, preds, config)
+    assert list(table.index) == ["id003", "id010"]
+    assert table["bias_v"].tolist() == pytest.approx([0.15, -0.2])
+    assert table["resting_valence"].tolist() == pytest.approx(
+        resting_offsets(["id003", "id010"], config).tolist()
+    )
 
 
 def test_a_missing_run_is_named(tmp_path):
