@@ -183,9 +183,27 @@ def _cmd_peers(args: argparse.Namespace) -> int:
 
 
 def _cmd_ship_model(args: argparse.Namespace) -> int:
-    from .inference.shipped import ship_model, shipped_line
+    from .errors import UserError
+    from .inference.shipped import ShipOptions, rewrite_card, ship_model, shipped_line
+    from .paths import display_path
 
-    print(shipped_line(ship_model(args.data_dir, args.params, args.set, args.out)))
+    if args.card_only:
+        print(f"{display_path(rewrite_card(args.out))} written")
+        return 0
+    if args.data_dir is None:
+        raise UserError("ship-model needs --data-dir (an extracted DiffusionFER-S release)")
+    options = ShipOptions(args.params, args.set, args.members, args.hflip)
+    print(shipped_line(ship_model(args.data_dir, options, args.out)))
+    return 0
+
+
+def _cmd_ship_study(args: argparse.Namespace) -> int:
+    from .inference.ship_study import read_study, study_command, study_markdown
+    from .paths import display_path
+
+    _, path = study_command(args.data_dir, args.params, args.set, args.out)
+    print(study_markdown(read_study(path)))  # as the card and the README show it
+    _say("ship-study")(f"{display_path(path)} written")
     return 0
 
 
@@ -283,6 +301,7 @@ BODIES = {
     "bench-faces": _cmd_bench_faces,
     "peers": _cmd_peers,
     "ship-model": _cmd_ship_model,
+    "ship-study": _cmd_ship_study,
     "make-examples": _cmd_make_examples,
     "search": _cmd_search,
     "sweep": _cmd_sweep,

@@ -167,11 +167,15 @@ def add_bench_faces(sub: argparse._SubParsersAction) -> None:
         "bench-faces", help="detectors, crop margin, face size and video decoders, measured"
     )
     p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
-    p.add_argument("--checkpoint", default=None, help="model for the crop study (default: shipped)")
+    p.add_argument(
+        "--checkpoint", default=None, help="model of the crop and latency parts (default: shipped)"
+    )
     p.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts")
     p.add_argument("--detector", choices=tuple(F.DETECTORS), default=F.DEFAULT_DETECTOR)
     p.add_argument("--scenes", type=int, default=80, help="composite scenes for the detectors")
-    p.add_argument("--crops", type=int, default=120, help="validation crops for the crop study")
+    p.add_argument(
+        "--crops", type=int, default=120, help="validation crops for the crop and latency parts"
+    )
     p.add_argument(
         "--margins", type=float, nargs="+", default=[-0.1, -0.05, 0.0, 0.05, 0.1, 0.2], metavar="M"
     )
@@ -217,11 +221,48 @@ def add_peers(sub: argparse._SubParsersAction) -> None:
 
 
 def add_ship_model(sub: argparse._SubParsersAction) -> None:
+    from .inference.shipped import SHIPPED_HFLIP, SHIPPED_MEMBERS, SHIPPED_SETS
+
     p = sub.add_parser("ship-model", help="train and export the model that ships in the package")
-    p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
+    p.add_argument("--data-dir", default=None, help="an extracted DiffusionFER-S release")
     p.add_argument("--params", default="robust", help="params profile of the recipe")
-    p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=list(SHIPPED_SETS),
+        metavar="KEY=VALUE",
+        help=f"override params (default: {' '.join(SHIPPED_SETS)}; a --set replaces it)",
+    )
     p.add_argument("--out", default=None, help="folder (default: ferlib/shipped in the package)")
+    p.add_argument(
+        "--members",
+        type=int,
+        default=SHIPPED_MEMBERS,
+        help=f"ensemble members: seeds seed..seed+N-1 of the recipe (default {SHIPPED_MEMBERS})",
+    )
+    p.add_argument(
+        "--hflip",
+        action=argparse.BooleanOptionalAction,
+        default=SHIPPED_HFLIP,
+        help="horizontal-flip test-time augmentation (average over the picture and its mirror)",
+    )
+    p.add_argument(
+        "--card-only",
+        action="store_true",
+        help="rewrite MODEL_CARD.md from card.json and docs/results (study, peers); no training",
+    )
+
+
+def add_ship_study(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ship-study",
+        help="the shipped model's candidate means (seeds, ensembles, flip TTA, recipe variants) "
+        "scored on the validation split",
+    )
+    p.add_argument("--data-dir", required=True, help="an extracted DiffusionFER-S release")
+    p.add_argument("--params", default="robust", help="params profile of the shipped recipe")
+    p.add_argument("--set", nargs="*", default=None, metavar="KEY=VALUE", help="override params")
+    p.add_argument("--out", default=None, help="folder of ship_study.csv (default: docs/results)")
 
 
 def add_make_examples(sub: argparse._SubParsersAction) -> None:

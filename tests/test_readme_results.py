@@ -1,5 +1,7 @@
 """The README's regime tables are the committed sweep tables (docs/results/sweep_*.csv), to the
-digits they show: rerunning `ferlib sweep` and not the README (or the other way round) fails."""
+digits they show: rerunning `ferlib sweep` and not the README (or the other way round) fails. The
+same holds for the shipped model's study and peer tables (ship_study.csv and
+peers_diffusionfer_test.csv), in the README and in the model card."""
 
 from __future__ import annotations
 
@@ -62,3 +64,33 @@ def test_the_readme_shows_the_committed_sweep_tables(rows):
         "README rows that differ from docs/results (print them with this test):\n"
         + "\n".join(missing)
     )
+
+
+def shipped_rows() -> list[str]:
+    """The ship study's and the peer table's rows, as the card and the README show them."""
+    from ferlib.inference.peers import peers_markdown, read_peers
+    from ferlib.inference.ship_study import read_study, study_markdown
+    from ferlib.inference.shipped import PEERS_CSV
+
+    study = study_markdown(read_study(RESULTS / "ship_study.csv")).splitlines()
+    return study + peers_markdown(read_peers(PEERS_CSV)).splitlines()
+
+
+def test_the_readme_and_the_card_show_the_committed_study_and_peer_tables():
+    """`ferlib ship-study` and `ferlib peers --out docs/results` rewrite the CSVs; the README and
+    `ferlib ship-model --card-only` must follow."""
+    from ferlib.inference.shipped import SHIPPED_CARD
+
+    rows = shipped_rows()
+    for name, text in (("README", repo_root() / "README.md"), ("card", SHIPPED_CARD)):
+        missing = [row for row in rows if row not in text.read_text()]
+        assert not missing, f"{name} rows that differ from docs/results:\n" + "\n".join(missing)
+
+
+def test_the_readme_gives_the_shipped_models_size_and_command():
+    from ferlib.inference.shipped import shipped_facts
+
+    facts = shipped_facts()
+    readme = " ".join((repo_root() / "README.md").read_text().split())
+    assert f"`ferlib/shipped/model.pt`, {facts['size_kib']:.0f} KiB" in readme
+    assert facts["command"] in readme

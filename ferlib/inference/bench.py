@@ -18,6 +18,9 @@ truth is known: where each face is, and what the model says about the original c
    some stored sideways with an EXIF orientation, as phones store portraits), each in a fresh
    process: photos per second and peak memory, for a tenth of the photos and for all of them
    (if photos are read one at a time, more photos do not need more memory).
+6. ``latency_table``: the model's time per face after detection (``ferlib predict
+   --no-detect`` on one validation crop at a time: cut, resize, model, row), at one thread and
+   at the machine's default.
 
 ``bench_faces`` runs the chosen parts on a DiffusionFER-S release, part by part, as headings and
 ``Table``s (``box_detectors``: each detector as one function of a picture to its boxes).
@@ -51,7 +54,7 @@ from .shipped import default_checkpoint
 from .video import video_info, write_video
 
 SCENE = (640, 480)
-PARTS = ("geometry", "detectors", "crops", "decoders", "memory", "photos")
+PARTS = ("geometry", "detectors", "crops", "decoders", "memory", "photos", "latency")
 """The parts of ``ferlib bench-faces``, in the order they run."""
 
 Boxes = Callable[[np.ndarray], list[tuple[int, int, int, int]]]
@@ -315,6 +318,33 @@ def photos_table(folders: dict[str, Path]) -> list[dict]:
     return rows
 
 
+def face_latency(checkpoint: str | Path, pictures: Sequence[np.ndarray]) -> dict[str, float]:
+    """Milliseconds per face of ``FacePredictor.predict_picture`` without detection (one face
+    crop at a time: cut, resize, the model, the row), on the current thread count: the median
+    and the 95th percentile over ``pictures``, after one warm-up call."""
+    predictor = FacePredictor(checkpoint, Settings(detect=False))
+    predictor.predict_picture(pictures[0], "")
+    times = []
+    for picture in pictures:
+        start = time.perf_counter()
+        predictor.predict_picture(picture, "")
+        times.append(1000 * (time.perf_counter() - start))
+    return {"ms per face": float(np.median(times)), "95th pct": float(np.percentile(times, 95))}
+
+
+def latency_table(checkpoint: str | Path, pictures: Sequence[np.ndarray]) -> list[dict]:
+    """``face_latency`` at one thread and at the default thread count (restored after)."""
+    default = torch.get_num_threads()
+    rows = []
+    for threads in dict.fromkeys((1, default)):
+        torch.set_num_threads(threads)
+        try:
+            rows.append({"threads": threads, **face_latency(checkpoint, pictures)})
+        finally:
+            torch.set_num_threads(default)
+    return rows
+
+
 def decoder_table(path: str | Path) -> list[dict]:
     """Frames per second decoding every frame of ``path`` with each decoder (RGB arrays out)."""
 
@@ -494,6 +524,15 @@ def _photos(paths: list[str], count: int, seed: int) -> Iterator[str | Table]:
         yield Table(photos_table(folders), digits=1)
 
 
+def _latency(paths: list[str], checkpoint: str | Path, count: int) -> Iterator[str | Table]:
+    pictures = [np.asarray(read_rgb(path)[0]) for path in paths[:count]]
+    yield (
+        f"Predict time per face after detection ({display_path(checkpoint)}, one of "
+        f"{len(pictures)} validation crops at a time, `--no-detect`):\n"
+    )
+    yield Table(latency_table(checkpoint, pictures), digits=1)
+
+
 def bench_faces(
     data_dir: str | Path,
     parts: Sequence[str] = PARTS,
@@ -525,6 +564,8 @@ def bench_faces(
         yield from _memory()
     if "photos" in parts:
         yield from _photos(paths, photos, seed)
+    if "latency" in parts:
+        yield from _latency(paths, checkpoint or default_checkpoint(), crops)
 
 
 __all__ = [
@@ -537,7 +578,9 @@ __all__ = [
     "decoder_table",
     "detector_table",
     "face_box_of_crop",
+    "face_latency",
     "iou",
+    "latency_table",
     "make_scenes",
     "mtcnn_boxes",
     "photo_folder",

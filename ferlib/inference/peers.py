@@ -558,6 +558,19 @@ def write_peers(result: PeersResult, out_dir: str | os.PathLike[str], stem: str)
     return paths
 
 
+def read_peers(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A side-by-side table written by ``write_peers``, its empty ``missed`` cells read as ""."""
+    return pd.read_csv(path, dtype={"missed": str}).fillna({"missed": ""})
+
+
+def peers_markdown(table: pd.DataFrame) -> str:
+    """A side-by-side table (``side_by_side``, or ``read_peers``) in Markdown, as ``ferlib
+    peers`` prints it."""
+    from ..reporting.tables import markdown_table
+
+    return markdown_table(table.to_dict("records"))
+
+
 def peers_inputs(
     data_dir: str | None, photos: str | None, split: str, crops: bool
 ) -> list[tuple[str, Inputs]]:
@@ -595,8 +608,10 @@ __all__ = [
     "model_scores",
     "peer_models",
     "peers_inputs",
+    "peers_markdown",
     "peers_text",
     "photo_inputs",
+    "read_peers",
     "require_extra",
     "run_models",
     "score_peers",

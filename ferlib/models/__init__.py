@@ -1,6 +1,7 @@
 """Models: trunk (image -> h) + VA head (h -> ŷ, z), shared by all four methods.
 
 At inference every method is ``VAModel`` only; method-specific modules live with the methods.
+``Ensemble`` (``ensemble.py``) reads several ``VAModel``s as one, with optional flip TTA.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from torch import nn
 
 from ..params import check_choice
 from .backbones import BACKBONES, build_backbone
+from .ensemble import Ensemble
 from .heads import HEADS, VAHead
 
 
@@ -69,4 +71,12 @@ def build_model(
     return VAModel(trunk, va_head, config)
 
 
-__all__ = ["BACKBONES", "HEADS", "VAHead", "VAModel", "build_backbone", "build_model"]
+__all__ = [
+    "BACKBONES",
+    "HEADS",
+    "Ensemble",
+    "VAHead",
+    "VAModel",
+    "build_backbone",
+    "build_model",
+]

@@ -4,6 +4,10 @@
   states, epoch, history), rewritten after every epoch.
 - ``checkpoint.pt``: the best model so far on validation mean CCC (model, config, val metrics):
   what ``evaluate``, ``predict`` and the notebooks load. It needs nothing but trunk and head.
+- An ensemble checkpoint (``ensemble_checkpoint``, what ``ferlib ship-model`` writes): several
+  such models of one shape under ``model`` (``members.<i>.…``) and an ``ensemble`` entry
+  (``{"members": N, "hflip": bool}``) that ``load_model`` reads to build a ``models.Ensemble``; a
+  checkpoint without the entry loads as one ``VAModel``, as before.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import torch
 
 from ..atomic import atomic_torch_save
 from ..errors import UserError
-from ..models import BACKBONES, HEADS, VAModel, build_model
+from ..models import BACKBONES, HEADS, Ensemble, VAModel, build_model
 from ..params import DATA_KEYS, PARAMETERS, ParameterError, check_value
 
 FORMAT = 1
 LAST = "last.pt"
 BEST = "checkpoint.pt"
+MAX_MEMBERS = 64
+"""The most members an ensemble checkpoint may declare (a bound on what loading builds)."""
 
 
 class CheckpointError(UserError):
@@ -105,15 +111,57 @@ def model_shape(path: str | os.PathLike[str], blob: dict[str, Any]) -> dict[str,
     return shape
 
 
+def ensemble_spec(path: str | os.PathLike[str], blob: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``ensemble`` entry of a checkpoint's content (None for a single model), checked."""
+    spec = blob.get("ensemble")
+    if spec is None:
+        return None
+    members = spec.get("members") if isinstance(spec, dict) else None
+    counted = isinstance(members, int) and not isinstance(members, bool)
+    if not counted or not 1 <= members <= MAX_MEMBERS or not isinstance(spec.get("hflip"), bool):
+        raise CheckpointError(
+            f"{path}: its ensemble entry is not {{'members': 1 to {MAX_MEMBERS}, 'hflip': true "
+            "or false}; pass a checkpoint written by ferlib ship-model"
+        )
+    return spec
+
+
+def ensemble_checkpoint(blobs: list[dict[str, Any]], hflip: bool) -> dict[str, Any]:
+    """One checkpoint's content holding the models of ``blobs`` (checkpoints' contents, of one
+    shape) as an ensemble (``models.Ensemble``), with the first one's config and metadata."""
+    if not blobs:
+        raise ValueError("an ensemble needs at least one member")
+    shapes = [blob["model_config"] for blob in blobs]
+    if any(shape != shapes[0] for shape in shapes):
+        raise ValueError(f"the members differ in shape: {shapes}")
+    state = {
+        f"members.{i}.{name}": tensor
+        for i, blob in enumerate(blobs)
+        for name, tensor in blob["modules"]["model"].items()
+    }
+    keep = {k: blobs[0][k] for k in ("method", "config", "model_config", "data") if k in blobs[0]}
+    spec = {"members": len(blobs), "hflip": hflip}
+    return {**keep, "modules": {"model": state}, "ensemble": spec}
+
+
+def _untrained(shape: dict[str, Any], spec: dict[str, Any] | None) -> VAModel | Ensemble:
+    """A fresh model of ``shape``, or an ensemble of ``spec["members"]`` of them."""
+    if spec is None:
+        return build_model(**shape, pretrained=False)
+    members = [build_model(**shape, pretrained=False) for _ in range(spec["members"])]
+    return Ensemble(members, spec["hflip"])
+
+
 def load_model(
     path: str | os.PathLike[str], needs: tuple[str, ...] = INFERENCE_KEYS
-) -> tuple[VAModel, dict[str, Any]]:
+) -> tuple[VAModel | Ensemble, dict[str, Any]]:
     """The trained VA model (trunk + head, eval mode) and the config it was trained with.
 
     ``path`` is a run's ``checkpoint.pt`` or ``last.pt`` (every method's resume file holds the
-    same VA model under ``model``). The config must hold ``needs`` (``INFERENCE_KEYS``, or
-    ``EVALUATION_KEYS`` to score it on its data) with valid values: a missing or mistyped one is
-    refused in one line naming the file and the key.
+    same VA model under ``model``), or an ensemble checkpoint (``ensemble_checkpoint``), which
+    loads as a ``models.Ensemble`` of its members. The config must hold ``needs``
+    (``INFERENCE_KEYS``, or ``EVALUATION_KEYS`` to score it on its data) with valid values: a
+    missing or mistyped one is refused in one line naming the file and the key.
     """
     blob = load(path)
     config = blob.get("config")
@@ -122,8 +170,9 @@ def load_model(
         raise CheckpointError(f"{path}: holds no trained model; pass a run's {BEST}")
     check_config_keys(path, config, needs)
     shape = model_shape(path, blob)
+    spec = ensemble_spec(path, blob)
     try:
-        model = build_model(**shape, pretrained=False)  # weights come from the checkpoint
+        model = _untrained(shape, spec)  # weights come from the checkpoint
         model.load_state_dict(state)
     except (RuntimeError, TypeError, KeyError) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]

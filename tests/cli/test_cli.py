@@ -316,3 +316,45 @@ def test_augmented_training_and_the_robustness_table(tiny_synth, tmp_path, capsy
     assert table[0].startswith("| shift | mean CCC") and table[3].startswith("| greyscale |")
     assert main(["evaluate", "--checkpoint", checkpoint, "--shift", "sepia"]) == 2
     assert "unknown shift 'sepia'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ship_model_builds_an_ensemble_bit_for_bit_and_rewrites_its_card(
+    tiny_synth, tmp_path, monkeypatch, capsys
+):
+    """Two members with flip TTA in one file, scored as ``evaluate`` scores it; a rebuild from
+    an empty run store gives the same weights; ``--card-only`` rewrites the card alone."""
+    from ferlib.inference.shipped import weight_digest
+    from ferlib.models import Ensemble
+    from ferlib.training.checkpoint import load_model
+
+    argv = ["ship-model", "--params", "ci", "--data-dir", str(tiny_synth), "--members", "2"]
+    argv += ["--hflip", "--set", "epochs=1", "batch_size=8"]
+    digests = []
+    for build in ("a", "b"):
+        monkeypatch.setenv("FERZOO_OUTPUTS", str(tmp_path / f"outputs_{build}"))
+        assert main([*argv, "--out", str(tmp_path / build)]) == 0
+        digests.append(weight_digest(tmp_path / build / "model.pt"))
+    assert digests[0] == digests[1]
+    model, config = load_model(tmp_path / "a" / "model.pt")
+    assert isinstance(model, Ensemble) and len(model.members) == 2 and model.hflip
+    facts = json.loads((tmp_path / "a" / "card.json").read_text())
+    assert facts["seeds"] == [0, 1] and "--members 2 --hflip" in facts["command"]
+    capsys.readouterr()
+    scored = ["evaluate", "--checkpoint", str(tmp_path / "a" / "model.pt")]
+    assert main([*scored, "--data-dir", str(tiny_synth), "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["ccc_mean"] == pytest.approx(facts["test_metrics"]["ccc_mean"], abs=1e-6)
+    card = tmp_path / "a" / "MODEL_CARD.md"
+    card.write_text("stale")
+    assert main(["ship-model", "--card-only", "--out", str(tmp_path / "a")]) == 0
+    assert "an ensemble of 2 runs" in card.read_text()
+
+
+def test_ship_model_refuses_a_bad_member_count_and_a_missing_data_dir(capsys, tmp_path):
+    assert main(["ship-model", "--data-dir", str(tmp_path), "--members", "0"]) == 2
+    assert "--members must be 1 to" in capsys.readouterr().err
+    assert main(["ship-model"]) == 2
+    assert "needs --data-dir" in capsys.readouterr().err
+    assert main(["ship-model", "--card-only", "--out", str(tmp_path)]) == 2
+    assert "no card facts" in capsys.readouterr().err
