@@ -12,7 +12,6 @@ from ferlib.inference.shipped import SHIPPED_MODEL
 from ferlib.paths import repo_root
 
 PHOTOS = repo_root() / "examples" / "photos"
-DATA = repo_root() / "data" / "diffusionfer"
 
 
 def read(folder, min_face: int = MIN_FACE) -> tuple[dict, dict]:
@@ -57,8 +56,7 @@ def test_the_default_min_face_reads_the_small_face():
     assert status == {"small_face.jpg": F.OK}
 
 
-@pytest.mark.skipif(not (DATA / "DiffusionEmotion_S").is_dir(), reason="needs DiffusionFER-S")
-def test_make_photos_rebuilds_them(tmp_path):
-    crops = pick_crops(DATA, ("happy", "angry", "sad"))
+def test_make_photos_rebuilds_them(tmp_path, dev_set):
+    crops = pick_crops(dev_set, ("happy", "angry", "sad"))
     make_photos({k: read_rgb(path)[0] for k, path in crops.items()}, tmp_path)
     assert read(tmp_path)[0] == INTENDED
