@@ -50,16 +50,6 @@ def _real_data(config: dict) -> tuple[str | None, bool]:
     return None, False
 
 
-def _resolved(committed: dict) -> dict:
-    """The run configuration a committed record stands for (its profile, its own values and its
-    overrides)."""
-    import ferlib.methods  # noqa: F401  (registers the methods whose recipes a profile holds)
-    from ferlib.params import PARAMETERS, resolve_config
-
-    own = {k: v for k, v in committed.items() if k in PARAMETERS and PARAMETERS[k].run}
-    return resolve_config(committed.get("profile"), {**own, **committed.get("overrides", {})})
-
-
 def _budget() -> dict:
     from ferlib.params import load_profile
 
@@ -91,18 +81,20 @@ else:
             from papermill.iorw import load_notebook_node
             from papermill.parameterize import parameterize_notebook
 
+            import ferlib.methods  # noqa: F401  (registers the methods a profile's recipes name)
             from ferlib.course.runner import (
                 committed_record,
                 declared_parameters,
                 inject,
                 reads,
+                record_config,
             )
 
             declared = declared_parameters(self.path)
             budget = {k: v for k, v in _budget().items() if k in reads(self.path)}
             nb = load_notebook_node(str(self.path))  # as papermill reads it: every cell tagged
             committed = committed_record(self.path)
-            config = _resolved(committed)
+            config = record_config(committed)
             data_dir, comparable = _real_data(config)
             real = config["dataset"] != "synthetic"
             smoke_only = real and not comparable  # real-data outputs, not comparable
@@ -126,17 +118,14 @@ else:
                 yield item
 
         def setup(self):
-            outputs = _session_outputs(self.config)
-            previous = os.environ.get("FERZOO_OUTPUTS")
-            os.environ["FERZOO_OUTPUTS"] = outputs  # the kernel inherits it
-            os.environ["FERZOO_STATIC"] = "1"  # sliders draw one static figure (widgets.STATIC)
-            try:
+            from ferlib.course.runner import kernel_environment
+            from ferlib.course.widgets import STATIC
+            from ferlib.paths import OUTPUTS_ENV
+
+            # the kernel inherits: this session's outputs, sliders drawn as one static figure
+            values = {OUTPUTS_ENV: _session_outputs(self.config), STATIC: "1"}
+            with kernel_environment(values):
                 super().setup()
-            finally:
-                if previous is None:
-                    os.environ.pop("FERZOO_OUTPUTS", None)
-                else:
-                    os.environ["FERZOO_OUTPUTS"] = previous
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -31,6 +31,12 @@ def data_home() -> Path:
     return repo_root() / "data"
 
 
+def results_home() -> Path:
+    """``docs/results``: the committed tables and figures that README, chapters and the model
+    card read (sweeps, recipe search, the shipped model's study and peers)."""
+    return repo_root() / "docs" / "results"
+
+
 OUTPUTS_ENV = "FERZOO_OUTPUTS"
 
 

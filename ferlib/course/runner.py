@@ -10,12 +10,13 @@ leaves a summary that names the notebook it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -208,9 +209,10 @@ def method_of(notebook: Path) -> str | None:
     for a method taught over two chapters), else None."""
     from ..methods import METHODS
 
-    parts = notebook.stem.split("_")
-    name = next((m for m in METHODS if parts[1 : 1 + len(m.split("_"))] == m.split("_")), None)
-    return name if notebook.stem[0] == "1" and name is not None else None
+    if notebook.stem[0] != "1":
+        return None
+    name = notebook.stem.split("_", 1)[-1]
+    return next((m for m in METHODS if name == m or name.startswith(f"{m}_")), None)
 
 
 def plan_course(
@@ -527,27 +529,24 @@ def execute_step(
     import papermill
 
     tmp = temporary_beside(target, prefix=f".{Path(step.output).stem}.")
-    static = os.environ.get(STATIC)
-    os.environ[STATIC] = "1"  # a batch run: sliders draw one static figure
     try:
-        papermill.execute_notebook(
-            str(step.notebook),
-            str(tmp),
-            parameters=parameters,
-            kernel_name=kernel,
-            cwd=str(step.notebook.parent),
-            progress_bar=cell_progress,
-            report_mode=False,
-            kernel_manager_class=kernel_manager_class(),
-        )
+        with kernel_environment({STATIC: "1"}):  # a batch run: sliders draw one static figure
+            papermill.execute_notebook(
+                str(step.notebook),
+                str(tmp),
+                parameters=parameters,
+                kernel_name=kernel,
+                cwd=str(step.notebook.parent),
+                progress_bar=cell_progress,
+                report_mode=False,
+                kernel_manager_class=kernel_manager_class(),
+            )
         status, error = "ok", ""
     except Exception as err:  # one failing notebook must not stop the others
         status, error = "failed", failure_line(err)
     except BaseException:  # Ctrl-C: the partial copy goes, the earlier output stays
         tmp.unlink(missing_ok=True)
         raise
-    finally:
-        _restore(STATIC, static)
     if tmp.stat().st_size == 0:
         tmp.unlink()
         return status, error, False
@@ -674,8 +673,7 @@ def refresh_parameters(notebook: str | Path) -> dict[str, Any]:
 def committed_parameters(notebook: Path) -> dict[str, Any]:
     """``refresh_parameters``, after checking that the data they name is on this machine."""
     chosen = refresh_parameters(notebook)
-    own = {k: v for k, v in chosen.items() if k in PARAMETERS and PARAMETERS[k].run}
-    config = resolve_config(chosen.get("profile"), {**own, **chosen.get("overrides", {})})
+    config = record_config(chosen)
     if config["dataset"] == "synthetic":
         return chosen
     folder = repo_root() / str(config["data_dir"] or "")
@@ -687,6 +685,13 @@ def committed_parameters(notebook: Path) -> dict[str, Any]:
             "`ln -s /path/to/DiffusionFER data/diffusionfer`"
         )
     return chosen
+
+
+def record_config(record: dict[str, Any]) -> dict[str, Any]:
+    """The run configuration a chapter's parameters stand for (what the refresh injects, or its
+    committed record): its profile, the run values it names, then its ``overrides``."""
+    own = {k: v for k, v in record.items() if k in PARAMETERS and PARAMETERS[k].run}
+    return resolve_config(record.get("profile"), {**own, **dict(record.get("overrides") or {})})
 
 
 def declared_defaults(notebook: Path) -> dict[str, Any]:
@@ -760,49 +765,59 @@ def refresh_committed(
     Readers on the web see these outputs and nbval compares the ``# NBVAL_CHECK_OUTPUT`` cells
     against them, so they must be exactly what that run produces. ``log`` gets a line per notebook.
     """
-    import papermill
-
     chosen = select_notebooks(only)
     parameters = {nb: committed_parameters(nb) for nb in chosen}  # a missing dataset fails first
-    here, claims, static = Path.cwd(), os.environ.get(CLAIMS_ENV), os.environ.get(STATIC)
+    here = Path.cwd()
     os.chdir(repo_root())  # relative paths keep machine-specific paths out of the metadata
-    os.environ[CLAIMS_ENV] = "enforce"  # the kernels inherit it
-    os.environ[STATIC] = "1"  # sliders draw one static figure
     started = time.perf_counter()
-    try:
-        for i, nb in enumerate(chosen, 1):
-            rel = str(nb.relative_to(repo_root()))
-            start = time.perf_counter()
-            papermill.execute_notebook(
-                rel,
-                rel,
-                parameters=parameters[nb] or None,
-                kernel_name=kernel or kernel_name(),
-                cwd=str(nb.parent),
-                progress_bar=False,
-                kernel_manager_class=kernel_manager_class(),
-            )
-            if parameters[nb]:
-                record_parameters(nb)
-            data = f" on profile {parameters[nb].get('profile', 'of its defaults')}"
-            total = minutes(time.perf_counter() - started)
-            log(
-                f"[{i}/{len(chosen)}] refreshed {nb.name}{data} in "
-                f"{time.perf_counter() - start:.0f} s (total {total})"
-            )
+    try:  # the kernels inherit: claims enforced, sliders drawn as one static figure
+        with kernel_environment({CLAIMS_ENV: "enforce", STATIC: "1"}):
+            for i, nb in enumerate(chosen, 1):
+                start = time.perf_counter()
+                refresh_one(nb, parameters[nb], kernel)
+                data = f" on profile {parameters[nb].get('profile', 'of its defaults')}"
+                total = minutes(time.perf_counter() - started)
+                log(
+                    f"[{i}/{len(chosen)}] refreshed {nb.name}{data} in "
+                    f"{time.perf_counter() - start:.0f} s (total {total})"
+                )
     finally:
         os.chdir(here)
-        _restore(CLAIMS_ENV, claims)
-        _restore(STATIC, static)
     return chosen
 
 
-def _restore(name: str, value: str | None) -> None:
-    """Put an environment variable back as it was (``None``: unset)."""
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
+def refresh_one(notebook: Path, parameters: dict[str, Any], kernel: str | None) -> None:
+    """Execute one chapter in place (from the repository root) and record its parameters."""
+    import papermill
+
+    rel = str(notebook.relative_to(repo_root()))
+    papermill.execute_notebook(
+        rel,
+        rel,
+        parameters=parameters or None,
+        kernel_name=kernel or kernel_name(),
+        cwd=str(notebook.parent),
+        progress_bar=False,
+        kernel_manager_class=kernel_manager_class(),
+    )
+    if parameters:
+        record_parameters(notebook)
+
+
+@contextlib.contextmanager
+def kernel_environment(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables set for the block (the kernels started in it inherit them), then
+    put back as they were."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def format_status(results: list[NotebookResult]) -> str:

@@ -8,14 +8,12 @@ shifted split exactly as it sees the clean one. The table keeps the scores every
 
 from __future__ import annotations
 
-import dataclasses
-
 import pandas as pd
 import torch
 
-from ..data import FERData, make_loader
-from .outputs import evaluate
-from .shifts import apply_shift
+from ..data import FERData
+from .metrics import VAMetrics
+from .shifts import shifted_predictions
 
 COLUMNS = ("shift", "ccc_mean", "ccc_v", "ccc_a", "drop")
 
@@ -32,15 +30,14 @@ def robustness_table(
 ) -> pd.DataFrame:
     """One row for ``clean`` and one per shift: mean CCC, CCC-V, CCC-A and ``drop`` (clean mean
     CCC minus the row's; positive is worse). ``data`` is one split with its tensor store."""
-    if data.images is None:
-        raise ValueError("data has no tensor store; call ferlib.data.cache_images first")
-    device = torch.device(device)
+    preds, targets = shifted_predictions(
+        model, data, image_size, shifts, seed, batch_size, device, channels_last
+    )
     rows = []
-    for name in ["clean", *shifts]:
-        images = data.images if name == "clean" else apply_shift(name, data.images, seed)
-        shifted = dataclasses.replace(data, images=images)
-        loader = make_loader(shifted, image_size, batch_size, train=False)
-        metrics = evaluate(model, loader, device, channels_last=channels_last)
+    for name, shifted in preds.items():
+        metric = VAMetrics()
+        metric.update(shifted, targets)
+        metrics = metric.compute()
         rows.append({"shift": name, **{k: metrics[k] for k in ("ccc_mean", "ccc_v", "ccc_a")}})
     table = pd.DataFrame(rows, columns=list(COLUMNS[:-1]))
     table["drop"] = table["ccc_mean"].iloc[0] - table["ccc_mean"]

@@ -126,9 +126,10 @@ def shifted_predictions(
     seed: int = 0,
     batch_size: int = 256,
     device: torch.device | str = "cpu",
+    channels_last: bool = False,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """``model``'s predictions on one split (``FERData`` with its tensor store), clean and under
-    each of ``shifts`` (applied as ``robustness_table`` applies them): ``({"clean": N×2, shift:
+    each of ``shifts`` (what ``robustness_table`` scores): ``({"clean": N×2, shift:
     N×2, …}, targets N×2)``, image for image in the split's order. ``robustness_table`` keeps only
     the scores; these keep each image, so that intervals can be drawn over images
     (``errors.bootstrap_ci``) or over training seeds and images (``errors.paired_bootstrap``)."""
@@ -146,5 +147,5 @@ def shifted_predictions(
         loader = make_loader(
             dataclasses.replace(data, images=images), image_size, batch_size, False
         )
-        preds[name], targets = predict_loader(model, loader, torch.device(device))
+        preds[name], targets = predict_loader(model, loader, torch.device(device), channels_last)
     return preds, targets

@@ -58,6 +58,7 @@ from ..emotions import CODE, EMOTIONS, emotion_centres, nearest_emotion
 from ..errors import UserError
 from ..paths import display_path
 from . import faces as F
+from .predict import NO_FACE, UNREADABLE
 
 FER_VERSION = "25.10.3"
 INSTALL = (
@@ -69,7 +70,6 @@ TensorFlow and downgrade PyTorch)."""
 
 POSITIVE, NEGATIVE = ("happy",), ("sad", "angry", "disgust", "fear")
 HIGH_AROUSAL, LOW_AROUSAL = ("surprise", "fear", "angry"), ("neutral", "sad")
-UNREADABLE = "unreadable"
 
 ALIASES = {
     "neutrality": "neutral",
@@ -228,7 +228,7 @@ class ShippedModel:
         self.name = f"{label} ({F.DEFAULT_DETECTOR if detect else 'whole picture'})"
 
     def __call__(self, image: np.ndarray) -> Output:
-        from .predict import NO_FACE, picture_status
+        from .predict import picture_status
 
         rows = self.predictor.predict_picture(image, "")
         found = sum(r["status"] != NO_FACE for r in rows)
@@ -345,7 +345,7 @@ class FerModel:
         grey = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
         found = self.boxes(grey)
         if not found:
-            return Output("no face")
+            return Output(NO_FACE)
         box = max(found, key=lambda b: b[2] * b[3])
         return Output(F.OK, self.posterior(fer_face_input(grey, box)), len(found))
 

@@ -269,13 +269,12 @@ def run_members(
     base: dict[str, Any], candidates: Sequence[Candidate], data: Any
 ) -> dict[str, torch.nn.Module]:
     """The trained model of every run the candidates need, by ``config_key`` (the missing runs
-    trained first, with ``runs.train_runs``)."""
-    from ..runs.parallel import train_runs
-    from ..runs.store import fit_or_load
+    trained first, ``runs.parallel.finished_runs``)."""
+    from ..runs.parallel import finished_runs
 
     configs = study_configs(base, candidates)
-    train_runs(configs)
-    return {config_key(c): fit_or_load(c, data=data).model.eval() for c in configs}
+    runs = finished_runs(configs, data)
+    return {config_key(c): run.model.eval() for c, run in zip(configs, runs, strict=True)}
 
 
 def ship_study(
@@ -351,17 +350,28 @@ def read_study(path: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.read_csv(path).fillna({"versus": "", "sets": ""})
 
 
+def shipped_recipe(
+    data_dir: str | os.PathLike[str] | None,
+    profile: str = "robust",
+    sets: tuple[str, ...] | list[str] | None = None,
+) -> dict[str, Any]:
+    """The run configuration of the shipped recipe: the Baseline of ``profile`` with the
+    ``--set`` items ``sets``, on the release at ``data_dir`` (``ship-model``, ``ship-study``)."""
+    from ..params import parse_set, resolve_config
+
+    overrides = {**parse_set(list(sets or [])), "data_dir": data_dir, "method": "baseline"}
+    return resolve_config(profile, overrides)
+
+
 def study_command(
     data_dir: str, profile: str = "robust", sets: list[str] | None = None, out: str | None = None
 ) -> tuple[pd.DataFrame, Path]:
     """``ferlib ship-study``: the study on the shipped recipe (``profile`` with ``sets``) on the
     release at ``data_dir``, written to ``out`` (default ``docs/results``)."""
-    from ..params import parse_set, resolve_config
-    from ..paths import repo_root
+    from ..paths import results_home
 
-    overrides = {**parse_set(sets), "data_dir": data_dir, "method": "baseline"}
-    table = ship_study(resolve_config(profile, overrides))
-    return table, write_study(table, out or repo_root() / "docs" / "results")
+    table = ship_study(shipped_recipe(data_dir, profile, sets))
+    return table, write_study(table, out or results_home())
 
 
 __all__ = [
@@ -375,6 +385,7 @@ __all__ = [
     "scores",
     "sets_text",
     "ship_study",
+    "shipped_recipe",
     "study_command",
     "study_configs",
     "study_markdown",

@@ -29,14 +29,14 @@ import pandas as pd
 import torch
 
 from ..evaluation.metrics import metrics_json
-from ..paths import repo_root
+from ..paths import results_home
 from ..training import checkpoint as ckpt
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "shipped"
 SHIPPED_MODEL = SHIPPED_DIR / "model.pt"
 SHIPPED_CARD = SHIPPED_DIR / "MODEL_CARD.md"
 SHIPPED_FACTS = SHIPPED_DIR / "card.json"
-RESULTS_DIR = repo_root() / "docs" / "results"
+RESULTS_DIR = results_home()
 PEERS_CSV = RESULTS_DIR / "peers_diffusionfer_test.csv"
 """``ferlib peers --data-dir DIR --out docs/results``'s table, which the card shows."""
 SHIPPED_MEMBERS = 3
@@ -197,8 +197,10 @@ def choice_lines(facts: dict[str, Any], study: pd.DataFrame) -> list[str]:
 
 def delta_text(row: dict, prefix: str = "") -> str:
     """A study row's difference with its interval: ``+0.012 [+0.003, +0.020]``."""
+    from .ship_study import interval_text
+
     d, low, high = (row[f"{prefix}diff{end}"] for end in ("", "_low", "_high"))
-    return f"{d:+.3f} [{low:+.3f}, {high:+.3f}]"
+    return interval_text(d, low, high, signed=True)
 
 
 def step_reasons(facts: dict[str, Any], study: pd.DataFrame) -> list[str]:
@@ -421,11 +423,14 @@ def committed_tables() -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
 
 
 def write_card(facts: dict[str, Any], out_dir: str | os.PathLike[str]) -> Path:
-    """``card.json`` and ``MODEL_CARD.md`` in ``out_dir``, the card with the committed tables."""
+    """``card.json`` and ``MODEL_CARD.md`` in ``out_dir``, the card with the committed tables
+    (each file whole or not at all, ``atomic.atomic_write_text``)."""
+    from ..atomic import atomic_write_text
+
     out = Path(out_dir)
-    (out / SHIPPED_FACTS.name).write_text(metrics_json(facts) + "\n")  # NaN as null
+    atomic_write_text(metrics_json(facts) + "\n", out / SHIPPED_FACTS.name)  # NaN as null
     path = out / SHIPPED_CARD.name
-    path.write_text(card_markdown(facts, *committed_tables()))
+    atomic_write_text(card_markdown(facts, *committed_tables()), path)
     return path
 
 
@@ -439,22 +444,13 @@ def rewrite_card(out_dir: str | os.PathLike[str] | None = None) -> Path:
     return write_card(json.loads(facts_path.read_text()), out)
 
 
-def robustness_of(
-    model: torch.nn.Module, test: Any, image_size: int, seed: int = 0
-) -> pd.DataFrame:
-    """The robustness table of ``model`` on a test split (``FERData`` with its tensor store),
-    under every shift."""
-    from ..evaluation.robustness import robustness_table
+def robustness_facts(model: torch.nn.Module, test: Any, image_size: int) -> dict[str, Any]:
+    """The robustness table of ``model`` on a test split (``FERData`` with its tensor store)
+    under every shift, as Markdown, and each shift's drop."""
+    from ..evaluation.robustness import robustness_markdown, robustness_table
     from ..evaluation.shifts import SHIFTS
 
-    return robustness_table(model, test, image_size, list(SHIFTS), seed=seed)
-
-
-def robustness_facts(model: torch.nn.Module, test: Any, image_size: int) -> dict[str, Any]:
-    """The robustness table as Markdown, and each shift's drop."""
-    from ..evaluation.robustness import robustness_markdown
-
-    table = robustness_of(model, test, image_size)
+    table = robustness_table(model, test, image_size, list(SHIFTS))
     drops = {r.shift: float(r.drop) for r in table.itertuples() if r.shift != "clean"}
     return {"robustness": robustness_markdown(table), "drops": drops}
 
@@ -486,18 +482,15 @@ class ShipOptions:
 
 def train_members(config: dict[str, Any], members: int, data: Any) -> list[Any]:
     """The finished runs of ``config`` at seeds ``seed`` to ``seed + members - 1`` (trained
-    where missing, with ``runs.train_runs``)."""
-    from ..runs.parallel import train_runs
-    from ..runs.store import fit_or_load
+    where missing, ``runs.parallel.finished_runs``)."""
+    from ..runs.parallel import finished_runs
 
-    configs = [{**config, "seed": config["seed"] + i} for i in range(members)]
-    train_runs(configs)
-    return [fit_or_load(c, data=data) for c in configs]
+    return finished_runs([{**config, "seed": config["seed"] + i} for i in range(members)], data)
 
 
-def scored_facts(model_path: Path, config: dict[str, Any]) -> dict[str, Any]:
+def scored_facts(model_path: Path, config: dict[str, Any], data: Any) -> dict[str, Any]:
     """The exported model scored as ``ferlib evaluate`` scores it (test split), its robustness,
-    size, parameters, digest and time per face."""
+    size, parameters, digest and time per face (on ``data``'s validation crops)."""
     from ..models import parameter_count
     from .evaluate import load_for_scoring, split_metrics
 
@@ -510,20 +503,19 @@ def scored_facts(model_path: Path, config: dict[str, Any]) -> dict[str, Any]:
         "weight_digest": weight_digest(model_path),
         **robustness_facts(run.model, run.data, config["image_size"]),
     }
-    facts["latency"] = latency_facts(model_path, config)
+    facts["latency"] = latency_facts(model_path, data)
     return facts
 
 
-def latency_facts(model_path: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """``bench.face_latency`` of the model on the first ``LATENCY_CROPS`` validation crops, at
-    the current thread count (one, under ``OMP_NUM_THREADS=1``)."""
+def latency_facts(model_path: Path, data: Any) -> dict[str, Any]:
+    """``bench.face_latency`` of the model on the first ``LATENCY_CROPS`` validation crops of
+    ``data`` (``FERData``), at the current thread count (one, under ``OMP_NUM_THREADS=1``)."""
     import numpy as np
 
-    from ..data import load_dataset
     from ..data.images import read_rgb
     from .bench import face_latency
 
-    val = load_dataset(config["dataset"], config["data_dir"]).subset("val").frame
+    val = data.subset("val").frame
     crops = [np.asarray(read_rgb(path)[0]) for path in val["path"][:LATENCY_CROPS]]
     timing = face_latency(model_path, crops)
     return {**timing, "threads": torch.get_num_threads(), "faces": len(crops)}
@@ -538,7 +530,7 @@ def build_shipped_model(
     model, score it, and write its card."""
     from ..data import load_from_config
 
-    data = load_from_config(config)  # once: the runs and the ablation share it
+    data = load_from_config(config)  # once: runs, time per face and ablation share it
     runs = train_members(config, options.members, data)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -556,7 +548,7 @@ def build_shipped_model(
         "augmentation": {k: v for k, v in first.items() if k.startswith("aug_") and v},
         "data": data.summary(),
         "data_digest": (runs[0].metrics.get("data") or {}).get("digest"),
-        **scored_facts(model_path, config),
+        **scored_facts(model_path, config, data),
         "torch": torch.__version__,
         "machine": f"{platform.machine()} {platform.system()}",
     }
@@ -584,12 +576,9 @@ def ship_model(
     """``ferlib ship-model``: the Baseline of ``options.profile`` (with its ``--set`` items)
     trained on the release at ``data_dir``, ``options.members`` seeds, exported as one model
     (``build_shipped_model``); its card records the command that rebuilds it."""
-    from ..params import parse_set, resolve_config
+    from .ship_study import shipped_recipe
 
-    overrides = parse_set(list(options.sets) if options.sets else None)
-    overrides["data_dir"] = data_dir
-    overrides["method"] = "baseline"
-    config = resolve_config(options.profile, overrides)
+    config = shipped_recipe(data_dir, options.profile, options.sets)
     return build_shipped_model(config, options, out_dir or SHIPPED_DIR)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from ferlib.course import runner
 from ferlib.data import load_dataset
-from ferlib.params import ParameterError, resolve_config
+from ferlib.params import ParameterError
 from ferlib.paths import repo_root
 
 NOTEBOOKS = repo_root() / "notebooks"
@@ -31,7 +31,7 @@ def output_text(stem: str) -> str:
 @pytest.mark.parametrize("stem", sorted(runner.COMMITTED_PROFILES))
 def test_real_data_chapters_commit_real_data_outputs_and_say_so(stem):
     params = injected(stem)
-    config = resolve_config(params["profile"], params.get("overrides"))
+    config = runner.record_config(params)
     assert config["dataset"] == "diffusionfer" and config["data_dir"] == "data/diffusionfer"
     opening = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells[0].source
     assert "real DiffusionFER-S" in opening
